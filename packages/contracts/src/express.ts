@@ -1,0 +1,19 @@
+import type { ErrorRequestHandler } from 'express';
+import { isContractError } from './errors.js';
+
+/**
+ * Express error middleware that answers a {@link ContractError} with its status, headers and
+ * `{ error, message }` body, and passes every other error on unchanged.
+ *
+ * @example
+ * ```ts
+ * import { errorHandler } from '@amas/contracts/express';
+ * app.use(errorHandler());
+ * ```
+ */
+export function errorHandler(): ErrorRequestHandler {
+  return (err, _req, res, next) => {
+    if (!isContractError(err) || res.headersSent) return next(err);
+    res.status(err.status).set(err.headers).json(err.toJSON());
+  };
+}

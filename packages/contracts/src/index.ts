@@ -1,0 +1,2 @@
+export type { ContractErrorCode, ContractErrorOptions } from './errors.js';
+export { ContractError, ContractErrorStatus, isContractError } from './errors.js';

@@ -1,0 +1,2 @@
+export type { OidcErrorCode, OidcErrorOptions } from './errors.js';
+export { isOidcError, OidcError, OidcErrorStatus } from './errors.js';

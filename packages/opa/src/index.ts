@@ -1,0 +1,2 @@
+export type { OpaErrorCode, OpaErrorOptions } from './errors.js';
+export { isOpaError, OpaError, OpaErrorStatus } from './errors.js';

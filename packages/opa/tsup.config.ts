@@ -1,0 +1,7 @@
+import { packageBuild } from '../../tsup.preset.js';
+
+export default packageBuild({
+  index: 'src/index.ts',
+  express: 'src/express.ts',
+  koa: 'src/koa.ts',
+});

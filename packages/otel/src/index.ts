@@ -1,0 +1,2 @@
+export type { TelemetryErrorCode, TelemetryErrorOptions } from './errors.js';
+export { isTelemetryError, TelemetryError, TelemetryErrorStatus } from './errors.js';

@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+// One test run for the whole repository: every package and example is its own project,
+// with its own vitest.config.ts; `test/` holds repository-level checks (workflows, layout).
+export default defineConfig({
+  test: {
+    projects: ['packages/*', 'examples/*', 'test'],
+  },
+});
