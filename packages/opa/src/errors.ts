@@ -11,7 +11,14 @@ export type OpaErrorCode =
   | 'approval_expired'
   | 'approval_already_used'
   | 'approval_forbidden'
-  | 'input_invalid';
+  | 'approval_pending'
+  | 'approval_denied'
+  | 'approval_mismatch'
+  | 'approval_already_decided'
+  | 'approval_unavailable'
+  | 'unauthenticated'
+  | 'input_invalid'
+  | 'config_invalid';
 
 /** The HTTP status each code maps to by default. */
 export const OpaErrorStatus: Readonly<Record<OpaErrorCode, number>> = Object.freeze({
@@ -23,7 +30,14 @@ export const OpaErrorStatus: Readonly<Record<OpaErrorCode, number>> = Object.fre
   approval_expired: 410,
   approval_already_used: 409,
   approval_forbidden: 403,
+  approval_pending: 409,
+  approval_denied: 403,
+  approval_mismatch: 403,
+  approval_already_decided: 409,
+  approval_unavailable: 503,
+  unauthenticated: 401,
   input_invalid: 400,
+  config_invalid: 500,
 });
 
 const BRAND = Symbol.for('@amas/opa/error');

@@ -1,0 +1,113 @@
+import { errorAnswer } from './answers.js';
+import type { Approvals } from './approvals.js';
+import { OpaError } from './errors.js';
+import type { HttpAnswer, Principal } from './types.js';
+
+/**
+ * A framework-free approval route request: method, path below the mount point, parsed JSON body,
+ * the authenticated identity (from your own authentication) and how to build a status URL.
+ *
+ * @example
+ * ```ts
+ * await handleApprovalRoute(approvals, { method: 'POST', path: `/${id}/approve`, body: { reason: 'ok' }, identity, statusUrl: (i) => `/approvals/${i}` });
+ * ```
+ */
+export interface ApprovalRouteRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly body: unknown;
+  readonly identity: Principal | undefined;
+  readonly statusUrl: (id: string) => string;
+}
+
+/**
+ * Options of the approval routes adapters (`approvalRoutes` in `@amas/opa/express` and `/koa`).
+ *
+ * @example
+ * ```ts
+ * app.use('/approvals', authenticate(verifier), approvalRoutes({ approvals: enforcer.approvals, identity: (req) => req.amas?.oidc?.principal }));
+ * ```
+ */
+export interface ApprovalRoutesOptions<Req> {
+  /** The workflow to serve, usually `enforcer.approvals`. */
+  readonly approvals: Approvals;
+  /** Who is calling, from your authentication; `undefined` answers 401. Required: the routes never authenticate. */
+  readonly identity: (req: Req) => Principal | undefined | Promise<Principal | undefined>;
+}
+
+const ROUTE = /^\/([A-Za-z0-9_-]{1,128})(?:\/(approve|deny))?\/?$/;
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
+  status,
+  headers,
+  body,
+});
+
+/**
+ * Serves the approval routes below a mount point: `GET /` (pending requests the caller may decide),
+ * `GET /:id` (status, for the requester or an eligible approver), `POST /:id/approve` and
+ * `POST /:id/deny` (body `{ "reason": "..." }`). Answers `undefined` for paths it does not serve.
+ * Requests without an identity get 401; a request the caller may not see is a 404.
+ *
+ * @example
+ * ```ts
+ * const answer = await handleApprovalRoute(enforcer.approvals, { method, path, body, identity, statusUrl });
+ * if (answer) reply(answer.status, answer.headers, answer.body);
+ * ```
+ */
+export async function handleApprovalRoute(
+  approvals: Approvals,
+  req: ApprovalRouteRequest,
+): Promise<HttpAnswer | undefined> {
+  const path = req.path === '' ? '/' : req.path;
+  const match = path === '/' ? undefined : ROUTE.exec(path);
+  if (path !== '/' && !match) return undefined;
+  const action = match?.[2];
+  const allowed = action ? ['POST'] : ['GET', 'HEAD'];
+  if (!allowed.includes(req.method)) {
+    return json(
+      405,
+      { error: 'method_not_allowed', message: `use ${allowed[0]}` },
+      { allow: allowed.join(', ') },
+    );
+  }
+  const identity = req.identity;
+  if (typeof identity?.sub !== 'string' || identity.sub === '') {
+    return errorAnswer(
+      new OpaError('unauthenticated', 'approval routes need an authenticated caller', {
+        headers: { 'www-authenticate': 'Bearer' },
+      }),
+    );
+  }
+  try {
+    if (!match) {
+      const pending = await approvals.listPending(identity);
+      return json(200, { approvals: pending.map((r) => approvals.view(r, req.statusUrl(r.id))) });
+    }
+    const id = match[1] as string;
+    if (!action) {
+      const record = await approvals.get(id);
+      if (!record || !approvals.canView(record, identity))
+        throw new OpaError('approval_not_found', 'no such approval request');
+      return json(200, approvals.view(record, req.statusUrl(id)));
+    }
+    const body = req.body;
+    const reason =
+      typeof body === 'object' && body !== null && 'reason' in body
+        ? (body as { reason: unknown }).reason
+        : undefined;
+    if (reason !== undefined && typeof reason !== 'string')
+      throw new OpaError('input_invalid', 'reason must be a string');
+    const record = await approvals.get(id);
+    // Someone who may not even see the request learns nothing about it.
+    if (!record || !approvals.canView(record, identity))
+      throw new OpaError('approval_not_found', 'no such approval request');
+    const updated =
+      action === 'approve'
+        ? await approvals.approve(id, identity, reason)
+        : await approvals.deny(id, identity, reason);
+    return json(200, approvals.view(updated, req.statusUrl(id)));
+  } catch (err) {
+    return errorAnswer(err);
+  }
+}

@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { createMemoryApprovalStore } from './approval-store-memory.js';
+import { OpaError } from './errors.js';
+import { actionHash, canonicalJson } from './hash.js';
+import { approvalsOptionsSchema, parseOptions } from './options.js';
+import type {
+  ApprovalAuditEvent,
+  ApprovalRecord,
+  ApprovalRequirement,
+  ApprovalStore,
+  ApprovalStoreResult,
+  ApprovalView,
+  Principal,
+} from './types.js';
+
+/**
+ * The approval workflow: an escalated action becomes a pending request bound to the action (path +
+ * input hash), the principal and OPA's `decision_id`; an approver holding one of the required scopes
+ * approves or denies it; an approval expires, is used at most once, and every step is audited.
+ *
+ * @example
+ * ```ts
+ * const approvals = createApprovals({ store: createRedisApprovalStore({ redis }) });
+ * const rec = await approvals.approve(id, { sub: 'alice', scopes: ['approvals:security'] }, 'change ticket 42');
+ * ```
+ */
+export interface Approvals {
+  readonly store: ApprovalStore;
+  request(args: {
+    path: string;
+    input: unknown;
+    principal: Principal;
+    decisionId?: string;
+    approval: ApprovalRequirement;
+  }): Promise<ApprovalRecord>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  /** Pending requests that `identity` may decide, oldest first. */
+  listPending(identity: Principal, limit?: number): Promise<ApprovalRecord[]>;
+  approve(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
+  deny(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
+  /** Uses an approval for exactly this action and principal; throws {@link OpaError} when refused. */
+  consume(id: string, use: { path: string; input: unknown; principal: Principal }): Promise<ApprovalRecord>;
+  /** May `identity` see this request (the requester, or an eligible approver)? */
+  canView(record: ApprovalRecord, identity: Principal): boolean;
+  /** May `identity` approve or deny this request? */
+  canDecide(record: ApprovalRecord, identity: Principal): boolean;
+  /** The HTTP view of a record (ISO times, `expired` computed). */
+  view(record: ApprovalRecord, statusUrl?: string): ApprovalView;
+}
+
+/** Options of {@link createApprovals}. */
+export interface ApprovalsOptions {
+  /** Where approvals live; defaults to an in-memory store (one process, lost on restart). */
+  store?: ApprovalStore;
+  /** How long a pending request waits for a decision. Default 3600. */
+  pendingTtlSeconds?: number;
+  /** Let a principal approve its own request. Default `false` (separation of duties). */
+  allowSelfApproval?: boolean;
+  /** Receives every audit event, including refused uses. */
+  onAudit?: (event: ApprovalAuditEvent) => void;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const ID = /^[A-Za-z0-9_-]{8,128}$/;
+const MAX_REASON = 1_000;
+
+type RefusalCode = Extract<ApprovalStoreResult, { ok: false }>['code'];
+
+const REFUSALS: Readonly<Record<RefusalCode, string>> = Object.freeze({
+  approval_not_found: 'no such approval request',
+  approval_expired: 'the approval has expired',
+  approval_already_used: 'the approval has already been used',
+  approval_already_decided: 'the approval request has already been decided',
+  approval_pending: 'the approval request has not been approved yet',
+  approval_denied: 'the approval request was denied',
+  approval_mismatch: 'the approval was granted for another action or principal',
+});
+
+const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+
+function storeFailure(err: unknown): OpaError {
+  return new OpaError('approval_unavailable', 'the approval store is unavailable', {
+    cause: err,
+    headers: { 'retry-after': '1' },
+  });
+}
+
+/**
+ * Creates the {@link Approvals} workflow over an {@link ApprovalStore}.
+ *
+ * @example
+ * ```ts
+ * const approvals = createApprovals({ pendingTtlSeconds: 900, onAudit: (e) => audit.info(e) });
+ * ```
+ */
+export function createApprovals(options: ApprovalsOptions = {}): Approvals {
+  const o = parseOptions(approvalsOptionsSchema, options, 'createApprovals');
+  const store = (o.store as ApprovalStore | undefined) ?? createMemoryApprovalStore();
+  const now = (o.now as (() => number) | undefined) ?? Date.now;
+  const onAudit = o.onAudit as ((e: ApprovalAuditEvent) => void) | undefined;
+  const config = Object.freeze({
+    pendingTtlMs: o.pendingTtlSeconds * 1000,
+    allowSelfApproval: o.allowSelfApproval,
+  });
+
+  const audit = (e: ApprovalAuditEvent) => {
+    if (!onAudit) return;
+    try {
+      onAudit(Object.freeze(e));
+    } catch {
+      // An audit sink that throws must not change the outcome.
+    }
+  };
+
+  const canDecide = (record: ApprovalRecord, identity: Principal) =>
+    (config.allowSelfApproval || identity.sub !== record.principal.sub) &&
+    record.approvers.some((scope) => identity.scopes?.includes(scope) === true);
+
+  const checkReason = (reason: unknown): string | undefined => {
+    if (reason === undefined) return undefined;
+    if (typeof reason !== 'string' || reason.length > MAX_REASON) {
+      throw new OpaError('input_invalid', `the reason must be a string of at most ${MAX_REASON} characters`);
+    }
+    return reason;
+  };
+
+  async function safe<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw storeFailure(err);
+    }
+  }
+
+  function unwrap(result: ApprovalStoreResult): ApprovalRecord {
+    if (result.ok) return result.record;
+    throw new OpaError(result.code, REFUSALS[result.code]);
+  }
+
+  async function decideAs(status: 'approved' | 'denied', id: string, approver: Principal, reason?: string) {
+    const why = checkReason(reason);
+    if (typeof approver?.sub !== 'string' || approver.sub === '') {
+      throw new OpaError('unauthenticated', 'an approver must be authenticated');
+    }
+    const record = ID.test(id) ? await safe(() => store.get(id)) : undefined;
+    if (!record) throw new OpaError('approval_not_found', 'no such approval request');
+    if (!canDecide(record, approver)) {
+      throw new OpaError(
+        'approval_forbidden',
+        approver.sub === record.principal.sub && !config.allowSelfApproval
+          ? 'a principal cannot decide its own approval request'
+          : `deciding this request needs one of the scopes: ${record.approvers.join(', ')}`,
+      );
+    }
+    const at = now();
+    const result = await safe(() =>
+      store.decide(id, {
+        status,
+        by: approver.sub,
+        at,
+        ...(why !== undefined ? { reason: why } : {}),
+        ...(status === 'approved' ? { expiresAt: at + record.ttlSeconds * 1000 } : {}),
+      }),
+    );
+    const updated = unwrap(result);
+    audit({
+      id,
+      action: status,
+      by: approver.sub,
+      at,
+      ...(why !== undefined ? { reason: why } : {}),
+      path: record.path,
+      actionHash: record.actionHash,
+    });
+    return updated;
+  }
+
+  const api: Approvals = {
+    store,
+    async request(args) {
+      if (typeof args.principal?.sub !== 'string' || args.principal.sub === '') {
+        throw new OpaError('unauthenticated', 'an escalated action needs an authenticated principal');
+      }
+      const inputJson = canonicalJson(args.input);
+      const at = now();
+      const record: ApprovalRecord = Object.freeze({
+        id: randomUUID(),
+        status: 'pending' as const,
+        path: args.path,
+        input: JSON.parse(inputJson) as unknown,
+        actionHash: actionHash(args.path, inputJson),
+        principal: Object.freeze({ sub: args.principal.sub }),
+        ...(args.decisionId ? { decisionId: args.decisionId } : {}),
+        approvers: Object.freeze([...args.approval.approvers]),
+        ttlSeconds: args.approval.ttlSeconds,
+        createdAt: at,
+        expiresAt: at + config.pendingTtlMs,
+        audit: Object.freeze([Object.freeze({ at, action: 'requested' as const, by: args.principal.sub })]),
+      });
+      await safe(() => store.create(record));
+      audit({
+        id: record.id,
+        action: 'requested',
+        by: record.principal.sub,
+        at,
+        path: record.path,
+        actionHash: record.actionHash,
+      });
+      return record;
+    },
+    async get(id) {
+      if (!ID.test(id)) return undefined;
+      return safe(() => store.get(id));
+    },
+    async listPending(identity, limit = 100) {
+      const records = await safe(() => store.listPending(now(), Math.min(Math.max(1, limit), 1_000)));
+      return records.filter((r) => canDecide(r, identity));
+    },
+    approve(id, approver, reason) {
+      return decideAs('approved', id, approver, reason);
+    },
+    deny(id, approver, reason) {
+      return decideAs('denied', id, approver, reason);
+    },
+    async consume(id, use) {
+      const hash = actionHash(use.path, canonicalJson(use.input));
+      const at = now();
+      const refuse = (code: RefusalCode) => {
+        audit({
+          id,
+          action: 'refused',
+          by: use.principal?.sub ?? '',
+          at,
+          path: use.path,
+          actionHash: hash,
+          code,
+        });
+        return new OpaError(code, REFUSALS[code]);
+      };
+      if (!ID.test(id) || typeof use.principal?.sub !== 'string') throw refuse('approval_not_found');
+      const result = await safe(() => store.consume(id, { actionHash: hash, sub: use.principal.sub, at }));
+      if (!result.ok) throw refuse(result.code);
+      audit({ id, action: 'used', by: use.principal.sub, at, path: use.path, actionHash: hash });
+      return result.record;
+    },
+    canView(record, identity) {
+      return identity.sub === record.principal.sub || canDecide(record, identity);
+    },
+    canDecide,
+    view(record, statusUrl) {
+      const expired =
+        (record.status === 'pending' || record.status === 'approved') && record.expiresAt <= now();
+      const v: Record<string, unknown> = {
+        id: record.id,
+        status: expired ? 'expired' : record.status,
+        path: record.path,
+        input: record.input,
+        principal: { sub: record.principal.sub },
+        approvers: record.approvers,
+        ttl_seconds: record.ttlSeconds,
+        decision_id: record.decisionId,
+        created_at: iso(record.createdAt),
+        expires_at: iso(record.expiresAt),
+        decided_by: record.decidedBy,
+        decided_at: iso(record.decidedAt),
+        reason: record.reason,
+        used_at: iso(record.usedAt),
+        status_url: statusUrl,
+        audit: record.audit.map((e) => ({
+          at: iso(e.at),
+          action: e.action,
+          by: e.by,
+          ...(e.reason ? { reason: e.reason } : {}),
+        })),
+      };
+      for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k];
+      return v as unknown as ApprovalView;
+    },
+  };
+  return Object.freeze(api);
+}

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
+export const rolesFile = resolve(repoRoot, 'policies', 'roles.json');
+export const roleData = JSON.parse(readFileSync(rolesFile, 'utf8')) as Record<string, unknown>;
+
+export interface TableCase {
+  name: string;
+  input: unknown;
+  expected: 'allow' | 'deny' | 'escalate';
+  reasons: string[];
+  approval?: { approvers: string[]; ttl_seconds: number };
+  roles?: 'fixture';
+}
+export const table = JSON.parse(
+  readFileSync(resolve(repoRoot, 'policies', 'testdata', 'decision_table.json'), 'utf8'),
+) as { cases: TableCase[]; fixture_roles: Record<string, unknown> };
+
+export const fixtureData = { amas: { roles: table.fixture_roles } };
+
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface RedisProcess {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a real redis-server on a free port and waits until it accepts connections. */
+export async function startRedis(): Promise<RedisProcess> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  await new Promise<void>((res, rej) => {
+    let out = '';
+    const timer = setTimeout(() => rej(new Error(`redis-server did not start: ${out}`)), 10_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        res();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`redis-server exited with ${code}: ${out}`));
+    });
+  });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((res) => {
+        if (child.exitCode !== null) return res();
+        child.once('exit', () => res());
+        process.kill(child.pid as number, 'SIGTERM');
+      }),
+  };
+}
+
+/** Collects unhandled rejections while `run` executes, so a test can assert there were none. */
+export async function collectUnhandled(run: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onRejection = (reason: unknown) => seen.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    await run();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+  return seen;
+}
