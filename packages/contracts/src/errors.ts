@@ -6,25 +6,42 @@ export type ContractErrorCode =
   | 'role_unknown'
   | 'tool_not_allowed'
   | 'input_invalid'
+  | 'action_invalid'
   | 'output_invalid'
   | 'budget_exhausted'
   | 'approval_required'
   | 'budget_store_unavailable'
-  | 'contract_invalid';
+  | 'contract_invalid'
+  | 'config_invalid';
 
 /** The HTTP status each code maps to by default. */
 export const ContractErrorStatus: Readonly<Record<ContractErrorCode, number>> = Object.freeze({
   role_unknown: 403,
   tool_not_allowed: 403,
   input_invalid: 400,
+  action_invalid: 400,
   output_invalid: 502,
   budget_exhausted: 429,
   approval_required: 403,
   budget_store_unavailable: 503,
   contract_invalid: 500,
+  config_invalid: 500,
 });
 
 const BRAND = Symbol.for('@amas/contracts/error');
+
+/** One problem found in a contract file: where it is and what is wrong. */
+export interface ContractIssue {
+  /** The file the contract came from, when it came from a file. */
+  readonly file?: string;
+  /** Dotted path inside the contract (`tools.read_file.input.type`); empty for the whole document. */
+  readonly path: string;
+  /** 1-based line and column in the file, when known. */
+  readonly line?: number;
+  readonly column?: number;
+  /** What is wrong, in words. */
+  readonly message: string;
+}
 
 /** Options of the {@link ContractError} constructor. */
 export interface ContractErrorOptions {
@@ -34,6 +51,8 @@ export interface ContractErrorOptions {
   headers?: Record<string, string>;
   /** The underlying error, kept for logs; never sent to clients. */
   cause?: unknown;
+  /** For `contract_invalid`: every problem found, with file and path. */
+  issues?: readonly ContractIssue[];
 }
 
 /**
@@ -60,12 +79,15 @@ export class ContractError extends Error {
   readonly status: number;
   /** HTTP headers an adapter sends with the response. */
   readonly headers: Readonly<Record<string, string>>;
+  /** For `contract_invalid`: every problem found, with file and path (empty otherwise). */
+  readonly issues: readonly ContractIssue[];
 
   constructor(code: ContractErrorCode, message: string, options: ContractErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? ContractErrorStatus[code];
     this.headers = Object.freeze({ ...options.headers });
+    this.issues = Object.freeze([...(options.issues ?? [])]);
     Object.defineProperty(this, BRAND, { value: true });
   }
 

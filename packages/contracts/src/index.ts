@@ -1,2 +1,13 @@
-export type { ContractErrorCode, ContractErrorOptions } from './errors.js';
+export { diffContracts, type PermissionChange } from './diff.js';
+export type { ContractErrorCode, ContractErrorOptions, ContractIssue } from './errors.js';
 export { ContractError, ContractErrorStatus, isContractError } from './errors.js';
+export { formatRoleData, type RoleData, toRoleData } from './export-opa.js';
+export { contractJsonSchema, contractSchema } from './format.js';
+export { DEFAULT_LIMITS } from './limits.js';
+export { type LoadContractsOptions, loadContracts } from './load.js';
+export { createMemoryBudgetStore, type MemoryBudgetStoreOptions } from './memory-store.js';
+export { type PredefinedRole, predefinedRoles, predefinedRolesDir } from './predefined.js';
+export { createRedisBudgetStore, type RedisBudgetStoreOptions } from './redis-store.js';
+export { createRegistry, type Registry, type RegistryOptions } from './registry.js';
+export type * from './types.js';
+export { verdictError } from './verdict-error.js';

@@ -1,0 +1,75 @@
+import type { Contract } from './types.js';
+
+/** The role data document that the Rego policy reads (see `docs/role-data.md`). */
+export interface RoleData {
+  readonly amas: {
+    readonly roles: Readonly<
+      Record<
+        string,
+        {
+          readonly version: string;
+          readonly description: string;
+          readonly tools: Readonly<Record<string, { readonly approval: Readonly<Record<string, unknown>> }>>;
+        }
+      >
+    >;
+  };
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
+  return out;
+}
+
+/**
+ * Builds the role data document for OPA from resolved contracts: per role its version, description and
+ * the tools it may call with their approval rules. Budgets and JSON Schemas stay out: this package
+ * enforces them. Keys are sorted, so the same contracts always give the same document.
+ *
+ * @example
+ * ```ts
+ * import { createRegistry, predefinedRoles, toRoleData } from '@amas/contracts';
+ * const registry = createRegistry({ contracts: predefinedRoles() });
+ * const doc = toRoleData(registry.roles().map((r) => registry.contract(r)!));
+ * ```
+ */
+export function toRoleData(contracts: readonly Contract[]): RoleData {
+  const roles: Record<string, unknown> = {};
+  for (const c of contracts) {
+    const tools: Record<string, unknown> = {};
+    for (const t of Object.values(c.tools)) {
+      const a = t.approval;
+      tools[t.name] = {
+        approval:
+          a.mode === 'never'
+            ? { mode: 'never' }
+            : {
+                ...a,
+                approvers: [...a.approvers],
+                ttl_seconds: a.ttl_seconds ?? 900,
+              },
+      };
+    }
+    roles[c.name] = { version: c.version, description: c.description, tools };
+  }
+  return sortKeys({ amas: { roles } }) as RoleData;
+}
+
+/**
+ * The role data document as written by `amas-contracts export-opa`: sorted keys, two-space indent,
+ * a final newline.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs';
+ * import { createRegistry, formatRoleData, predefinedRoles } from '@amas/contracts';
+ * const r = createRegistry({ contracts: predefinedRoles() });
+ * writeFileSync('policies/roles.json', formatRoleData(r.roles().map((n) => r.contract(n)!)));
+ * ```
+ */
+export function formatRoleData(contracts: readonly Contract[]): string {
+  return `${JSON.stringify(toRoleData(contracts), null, 2)}\n`;
+}

@@ -1,0 +1,219 @@
+import type { ApprovalRule, EffectCost } from './format.js';
+
+export type {
+  ApprovalRule,
+  BudgetDocument,
+  Condition,
+  ContractDocument,
+  EffectCost,
+  ToolDocument,
+} from './format.js';
+
+/** Who a budget counts for: each principal (the caller's subject) or each session. */
+export type BudgetScope = 'principal' | 'session';
+
+/** A budget after loading: what it counts, how much, over which window, for whom. */
+export interface ResolvedBudget {
+  /** The named effect it counts (`file.read`), or undefined when it counts calls of a tool. */
+  readonly effect?: string;
+  /** The tool whose calls it counts, or undefined when it counts an effect. */
+  readonly tool?: string;
+  readonly limit: number;
+  /** The window as written (`"1h"`, or seconds as a number). */
+  readonly window: string | number;
+  readonly windowMs: number;
+  readonly per: BudgetScope;
+}
+
+/** A tool of a resolved contract: schemas, approval rule (defaults to `never`) and effects per call. */
+export interface ResolvedTool {
+  readonly name: string;
+  readonly description?: string;
+  readonly input: unknown;
+  readonly output?: unknown;
+  readonly approval: ApprovalRule;
+  readonly effects: Readonly<Record<string, EffectCost>>;
+}
+
+/** A role contract after its bases are merged in: what the registry enforces and `export-opa` writes. */
+export interface Contract {
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  /** The chain of bases, nearest first. */
+  readonly extends: readonly string[];
+  readonly tools: Readonly<Record<string, ResolvedTool>>;
+  readonly budgets: readonly ResolvedBudget[];
+  /** The file it was loaded from, when it came from a file. */
+  readonly file?: string;
+}
+
+/**
+ * An action to check: which role wants to call which tool with which input, and for whom.
+ * Build it from verified data only (the principal from a verified token, the role from your own mapping).
+ */
+export interface Action {
+  readonly role: string;
+  readonly tool: string;
+  readonly input: unknown;
+  /** The caller's stable id (for example the token's `sub`); needed by budgets counted per principal. */
+  readonly principal?: string;
+  /** The session id; needed by budgets counted per session. */
+  readonly session?: string;
+  /**
+   * Set only when **your code** has already verified a human approval for exactly this call (for example
+   * `@amas/opa` escalated and an approver granted it). The check then answers `allowed` (and spends the
+   * budget) instead of `approval_required`. Never copy this from the client's request.
+   */
+  readonly approval?: { readonly id: string };
+}
+
+/** One readable problem with the input (or output): where, as a JSON Pointer, and what. */
+export interface FieldError {
+  /** JSON Pointer into the input (`/max_bytes`, `""` for the input itself). */
+  readonly path: string;
+  readonly message: string;
+}
+
+/** The budget that stopped an action, and when it frees up. */
+export interface BudgetDenial {
+  readonly effect?: string;
+  readonly tool?: string;
+  readonly per: BudgetScope;
+  readonly limit: number;
+  readonly window: string | number;
+  /** What this call would have cost. */
+  readonly cost: number;
+  /** What was already spent in the current window. */
+  readonly used: number;
+  /** When the current window ends (ISO 8601). */
+  readonly resetsAt: string;
+  /** Whole seconds until then, at least 1 (for a `Retry-After` header). */
+  readonly retryAfterSeconds: number;
+}
+
+/** What a human approval of this tool needs, copied from the contract (the same shape OPA answers). */
+export interface ApprovalRequirement {
+  readonly approvers: readonly string[];
+  readonly ttl_seconds: number;
+}
+
+/** Every reason a check can deny. */
+export type DenyCode =
+  | 'role_unknown'
+  | 'tool_not_allowed'
+  | 'input_invalid'
+  | 'action_invalid'
+  | 'budget_exhausted'
+  | 'approval_required'
+  | 'budget_store_unavailable';
+
+/** The action may go ahead; its budgets are already spent. */
+export interface AllowedVerdict {
+  readonly allowed: true;
+  readonly code: 'allowed';
+  readonly role: string;
+  readonly tool: string;
+  /** The version of the contract that decided. */
+  readonly version: string;
+  /** Present when the tool needed an approval and the action carried one. */
+  readonly approval?: { readonly id: string };
+}
+
+/** The action must not run. Nothing was spent. */
+export interface DeniedVerdict {
+  readonly allowed: false;
+  readonly code: DenyCode;
+  /** Readable; never echoes input values. */
+  readonly message: string;
+  readonly role: string;
+  readonly tool: string;
+  /** The version of the contract that decided (absent for `role_unknown` and `action_invalid`). */
+  readonly version?: string;
+  /** For `input_invalid` and `action_invalid`. */
+  readonly errors?: readonly FieldError[];
+  /** For `budget_exhausted`. */
+  readonly budget?: BudgetDenial;
+  /** For `approval_required`. */
+  readonly approval?: ApprovalRequirement;
+}
+
+/** The answer of {@link Registry.check}. */
+export type Verdict = AllowedVerdict | DeniedVerdict;
+
+/** The answer of {@link Registry.checkOutput}. */
+export type OutputVerdict =
+  | {
+      readonly allowed: true;
+      readonly code: 'allowed';
+      readonly role: string;
+      readonly tool: string;
+      readonly version: string;
+      /** False when the tool has no output schema (the output was passed through unchecked). */
+      readonly validated: boolean;
+    }
+  | {
+      readonly allowed: false;
+      readonly code: 'output_invalid' | 'role_unknown' | 'tool_not_allowed';
+      readonly message: string;
+      readonly role: string;
+      readonly tool: string;
+      readonly version?: string;
+      readonly errors?: readonly FieldError[];
+    };
+
+/** What one action asks of one budget counter. */
+export interface BudgetRequest {
+  /** The counter's key: role, budget and principal or session, already unambiguous. */
+  readonly key: string;
+  readonly cost: number;
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+/** What a {@link BudgetStore} answers: all requests spent, or the first one that did not fit (nothing spent). */
+export type BudgetOutcome =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      /** Index into the requests of the one that did not fit. */
+      readonly index: number;
+      readonly used: number;
+      /** Milliseconds until that counter's window ends. */
+      readonly resetInMs: number;
+    };
+
+/**
+ * Where budget counters live. `consume` must be atomic: either every request fits and all are spent,
+ * or none is. Windows are fixed and aligned to the epoch (`floor(now / windowMs)`).
+ */
+export interface BudgetStore {
+  consume(requests: readonly BudgetRequest[]): BudgetOutcome | Promise<BudgetOutcome>;
+  /** Releases timers or connections the store owns (never a client you passed in). */
+  close?(): Promise<void>;
+}
+
+/**
+ * The part of an ioredis client the Redis store uses. Any `ioredis` `Redis` instance fits; so does a
+ * `Cluster` (each check's keys share one hash slot).
+ */
+export interface RedisLike {
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/** Limits on the input and output a check accepts, before any schema runs. */
+export interface InputLimits {
+  /** Deepest nesting of arrays and objects. Default 32. */
+  readonly maxDepth: number;
+  /** Longest string, in UTF-16 code units. Default 1,048,576. */
+  readonly maxStringLength: number;
+  /** Most items in one array. Default 10,000. */
+  readonly maxArrayLength: number;
+  /** Most keys in one object. Default 1,000. */
+  readonly maxObjectKeys: number;
+  /** Most values in the whole input. Default 100,000. */
+  readonly maxNodes: number;
+  /** Keys refused anywhere in the input. Default `__proto__`, `constructor`, `prototype`. */
+  readonly forbiddenKeys: readonly string[];
+}
