@@ -1,5 +1,108 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import {
+  checkGuardOptions,
+  denial,
+  type GuardOptions,
+  hasOutputSchema,
+  isJsonBody,
+  readAction,
+} from './adapter.js';
 import { isContractError } from './errors.js';
+import type { Registry } from './registry.js';
+import type { OutputVerdict, Verdict } from './types.js';
+
+export type { GuardOptions } from './adapter.js';
+
+type Amas = { amas?: { auth?: { subject?: unknown }; contracts?: Verdict; contractsOutput?: OutputVerdict } };
+
+function send(res: Response, answer: ReturnType<typeof denial>): void {
+  res.status(answer.status).set(answer.headers).json(answer.body);
+}
+
+/**
+ * Express middleware that guards a tool-invocation route with a role contract. It reads the role, the tool,
+ * the input and the principal from the request, checks them, puts the verdict on `req.amas.contracts`,
+ * and answers 400 (invalid input), 403 (role or tool not allowed, or approval required), 429 with
+ * `Retry-After` (budget spent) or 503 (budget store down) itself; only an allowed call reaches the
+ * handler. A 2xx JSON answer (`res.json`, `res.send(object)`) is checked against the tool's output
+ * schema first and replaced by 502 `output_invalid` when it does not match; with an output schema, a
+ * 2xx answer that is not JSON is refused the same way.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createRegistry, predefinedRoles } from '@amas/contracts';
+ * import { enforceContract } from '@amas/contracts/express';
+ *
+ * const registry = createRegistry({ contracts: predefinedRoles() });
+ * const app = express();
+ * app.post('/tools/:tool', express.json(), enforceContract(registry, {
+ *   role: (req) => req.amas?.auth?.claims.agent_role,
+ * }), (req, res) => res.json(runTool(req.params.tool, req.body)));
+ * ```
+ */
+export function enforceContract(registry: Registry, options: GuardOptions<Request>): RequestHandler {
+  checkGuardOptions('enforceContract', registry, options);
+  const o = Object.freeze({ ...options });
+  const defaults = {
+    tool: (req: Request) => req.params?.tool,
+    input: (req: Request) => req.body,
+    principal: (req: Request) => (req as Request & Amas).amas?.auth?.subject,
+  };
+  return (req, res, next) => {
+    const action = readAction(req, o, defaults);
+    void registry.check(action).then((verdict) => {
+      const r = req as Request & Amas;
+      r.amas = { ...r.amas, contracts: verdict };
+      if (!verdict.allowed) return send(res, denial(verdict));
+      if (o.validateOutput !== false) guardOutput(registry, r, res, verdict.role, verdict.tool);
+      next();
+    }, next);
+  };
+}
+
+function guardOutput(
+  registry: Registry,
+  req: Request & Amas,
+  res: Response,
+  role: string,
+  tool: string,
+): void {
+  const json = res.json.bind(res);
+  const sendRaw = res.send.bind(res);
+  const strict = hasOutputSchema(registry, role, tool);
+  let inJson = false;
+  const ok = () => res.statusCode >= 200 && res.statusCode < 300;
+  res.json = (body: unknown) => {
+    if (ok()) {
+      const v = registry.checkOutput({ role, tool, output: body });
+      req.amas = { ...req.amas, contractsOutput: v };
+      if (!v.allowed) {
+        const answer = denial(v);
+        res.status(answer.status).set(answer.headers);
+        body = answer.body;
+      }
+    }
+    inJson = true;
+    try {
+      return json(body);
+    } finally {
+      inJson = false;
+    }
+  };
+  res.send = (body: unknown) => {
+    if (inJson || !strict || !ok() || isJsonBody(body)) return sendRaw(body);
+    const answer = denial({
+      allowed: false,
+      code: 'output_invalid',
+      message: 'the output is not JSON',
+      role,
+      tool,
+    });
+    res.status(answer.status).set(answer.headers);
+    return json(answer.body);
+  };
+}
 
 /**
  * Express error middleware that answers a {@link ContractError} with its status, headers and

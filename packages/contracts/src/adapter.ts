@@ -1,0 +1,105 @@
+import * as z from 'zod';
+import { ContractError } from './errors.js';
+import type { Registry } from './registry.js';
+import type { Action, DeniedVerdict, OutputVerdict } from './types.js';
+import { verdictError } from './verdict-error.js';
+
+/** How an adapter finds the parts of an action in a request (`Req` is Express's `req` or Koa's `ctx`). */
+export interface GuardOptions<Req> {
+  /** The caller's role, from verified data (for example a claim of the principal `@amas/oidc` put there). */
+  readonly role: (req: Req) => string | undefined;
+  /** The tool; default: the `:tool` route parameter. */
+  readonly tool?: (req: Req) => string | undefined;
+  /** The tool input; default: the parsed JSON body. */
+  readonly input?: (req: Req) => unknown;
+  /** The principal id for budgets; default: `amas.auth.subject`, as `@amas/oidc` sets it. */
+  readonly principal?: (req: Req) => string | undefined;
+  /** The session id for budgets per session; default: none. */
+  readonly session?: (req: Req) => string | undefined;
+  /**
+   * A human approval **your code already verified** for this very call (see `Action.approval`). Never read
+   * it from the client's request as it stands: a client could then approve itself.
+   */
+  readonly approval?: (req: Req) => { readonly id: string } | undefined;
+  /** Check JSON answers against the tool's output schema before they leave (default true). */
+  readonly validateOutput?: boolean;
+}
+
+const fn = (name: string) =>
+  z.custom<(...a: never[]) => unknown>((v) => typeof v === 'function', `${name} must be a function`);
+
+const optionsSchema = z.strictObject({
+  role: fn('role'),
+  tool: fn('tool').optional(),
+  input: fn('input').optional(),
+  principal: fn('principal').optional(),
+  session: fn('session').optional(),
+  approval: fn('approval').optional(),
+  validateOutput: z.boolean('validateOutput must be a boolean').optional(),
+});
+
+/** Validates adapter options once, at the factory. */
+export function checkGuardOptions(name: string, registry: Registry, options: unknown): void {
+  if (typeof (registry as Partial<Registry> | null)?.check !== 'function') {
+    throw new ContractError(
+      'config_invalid',
+      `${name}: the first argument must be a registry from createRegistry()`,
+    );
+  }
+  const r = optionsSchema.safeParse(options);
+  if (!r.success) throw new ContractError('config_invalid', `${name}: ${z.prettifyError(r.error)}`);
+}
+
+/** Builds the action from a request; a throwing reader gives an action that the check denies. */
+export function readAction<Req>(
+  req: Req,
+  o: GuardOptions<Req>,
+  defaults: { tool: (req: Req) => unknown; input: (req: Req) => unknown; principal: (req: Req) => unknown },
+): Action {
+  const s = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  try {
+    const principal = s((o.principal ?? defaults.principal)(req));
+    const session = o.session ? s(o.session(req)) : undefined;
+    const approval = o.approval?.(req);
+    return {
+      role: s(o.role(req)) ?? '',
+      tool: s((o.tool ?? defaults.tool)(req)) ?? '',
+      input: (o.input ?? defaults.input)(req),
+      ...(principal !== undefined ? { principal } : {}),
+      ...(session !== undefined ? { session } : {}),
+      ...(approval !== undefined ? { approval } : {}),
+    };
+  } catch {
+    return { role: '', tool: '', input: undefined };
+  }
+}
+
+/** The HTTP answer of a denied verdict: status, headers and a body without input values. */
+export function denial(verdict: DeniedVerdict | Extract<OutputVerdict, { allowed: false }>): {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+} {
+  const err = verdictError(verdict);
+  const headers: Record<string, string> = { ...err.headers };
+  if (verdict.code === 'budget_store_unavailable') headers['retry-after'] = '1';
+  const body: Record<string, unknown> = { ...err.toJSON() };
+  if (verdict.errors) body.errors = verdict.errors;
+  if ('budget' in verdict && verdict.budget) body.budget = verdict.budget;
+  if ('approval' in verdict && verdict.approval) body.approval = verdict.approval;
+  return { status: err.status, headers, body };
+}
+
+/** True when the role's tool has an output schema, so an answer that cannot be checked must not leave. */
+export function hasOutputSchema(registry: Registry, role: string, tool: string): boolean {
+  const c = registry.contract(role);
+  return c !== undefined && Object.hasOwn(c.tools, tool) && c.tools[tool]!.output !== undefined;
+}
+
+/** A body an adapter can check against an output schema: parsed JSON, not bytes, text or a stream. */
+export function isJsonBody(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return false;
+  if (Array.isArray(body)) return true;
+  const proto = Object.getPrototypeOf(body);
+  return proto === Object.prototype || proto === null;
+}

@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import type { Registry } from '../../src/registry.js';
+import { createRegistry } from '../../src/registry.js';
+import type { BudgetStore } from '../../src/types.js';
+import { sampleContract } from './contracts.js';
+
+/**
+ * What every adapter must do, run against a real server of that framework on 127.0.0.1.
+ * The app under test:
+ *  - sets the principal where @amas/oidc would (`amas.auth.subject`) from `x-sub`;
+ *  - guards `POST /tools/:tool` with the role from `x-role`, the session from `x-session`, and an approval
+ *    looked up server-side from the ticket in `x-ticket` (the table `approvals`);
+ *  - its handler counts calls and answers `{ content, verdict }`, or a bad output when `path` asks for one.
+ */
+export interface GuardApp {
+  readonly url: string;
+  readonly handled: () => number;
+  close(): Promise<void>;
+}
+type Answer = { error?: string; errors?: unknown };
+
+export type StartApp = (
+  registry: Registry,
+  approvals: ReadonlyMap<string, { id: string }>,
+) => Promise<GuardApp>;
+
+export function guardSuite(name: string, start: StartApp): void {
+  const approvals = new Map([['ticket-1', { id: 'approval-1' }]]);
+
+  async function withApp(fn: (app: GuardApp) => Promise<void>, store?: BudgetStore) {
+    const registry = createRegistry({
+      contracts: [sampleContract()],
+      ...(store ? { store, budgetTimeoutMs: 100 } : {}),
+    });
+    const app = await start(registry, approvals);
+    try {
+      await fn(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  const call = (app: GuardApp, tool: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${app.url}/tools/${tool}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-role': 'reader', 'x-sub': 'alice', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  describe(`${name}: enforceContract`, () => {
+    it('lets an allowed call through and puts the verdict on the request state', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { path: 'a.txt' });
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual({ content: 'hello', verdict: 'allowed:2.1.0' });
+        expect(app.handled()).toBe(1);
+      });
+    });
+
+    it('answers 400 input_invalid with per-field errors, and never runs the tool', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { max_bytes: 'lots' });
+        expect(res.status).toBe(400);
+        const body = await res.json();
+        expect(body).toMatchObject({
+          error: 'input_invalid',
+          errors: expect.arrayContaining([{ path: '/path', message: '/path is required' }]),
+        });
+        expect(JSON.stringify(body)).not.toContain('lots');
+        expect(app.handled()).toBe(0);
+      });
+    });
+
+    it('answers 400 for a prototype-pollution body, and pollutes nothing', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', '{"path":"a","__proto__":{"isAdmin":true}}');
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as Answer).errors).toEqual([
+          { path: '/__proto__', message: '/__proto__ is a forbidden key' },
+        ]);
+        expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+        expect(app.handled()).toBe(0);
+      });
+    });
+
+    it('answers 403 tool_not_allowed and 403 role_unknown', async () => {
+      await withApp(async (app) => {
+        const a = await call(app, 'delete_file', { path: 'a' });
+        expect(a.status).toBe(403);
+        expect(await a.json()).toEqual({
+          error: 'tool_not_allowed',
+          message: 'the role "reader" may not call this tool',
+        });
+        const b = await call(app, 'read_file', { path: 'a' }, { 'x-role': 'nobody' });
+        expect(b.status).toBe(403);
+        expect(((await b.json()) as Answer).error).toBe('role_unknown');
+        const c = await fetch(`${app.url}/tools/read_file`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        });
+        expect(c.status).toBe(403);
+        expect(app.handled()).toBe(0);
+      });
+    });
+
+    it('answers 403 approval_required with the approvers, then allows the call once the server verified an approval', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'wipe', {});
+        expect(res.status).toBe(403);
+        expect(await res.json()).toMatchObject({
+          error: 'approval_required',
+          approval: { approvers: ['approvals:admin'], ttl_seconds: 60 },
+        });
+        const unknown = await call(app, 'wipe', {}, { 'x-ticket': 'forged' });
+        expect(unknown.status).toBe(403);
+        const ok = await call(app, 'wipe', {}, { 'x-ticket': 'ticket-1' });
+        expect(ok.status).toBe(200);
+        expect(app.handled()).toBe(1);
+      });
+    });
+
+    it('answers 429 with Retry-After once a budget is spent', async () => {
+      await withApp(async (app) => {
+        const chat = () => call(app, 'chat', { text: 'hi' }, { 'x-session': 's1' });
+        expect((await chat()).status).toBe(200);
+        expect((await chat()).status).toBe(200);
+        const res = await chat();
+        expect(res.status).toBe(429);
+        const retry = Number(res.headers.get('retry-after'));
+        expect(retry).toBeGreaterThanOrEqual(1);
+        expect(retry).toBeLessThanOrEqual(60);
+        expect(await res.json()).toMatchObject({
+          error: 'budget_exhausted',
+          budget: { tool: 'chat', limit: 2, per: 'session' },
+        });
+        expect(app.handled()).toBe(2);
+      });
+    });
+
+    it('answers 503 budget_store_unavailable when the store is down, and never runs the tool', async () => {
+      const down: BudgetStore = { consume: () => new Promise(() => {}) };
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { path: 'a' });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('1');
+        expect(((await res.json()) as Answer).error).toBe('budget_store_unavailable');
+        expect(app.handled()).toBe(0);
+      }, down);
+    });
+
+    it('replaces an output that breaks the output schema with 502 output_invalid', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { path: 'bad-output' });
+        expect(res.status).toBe(502);
+        const body = await res.json();
+        expect(body).toMatchObject({
+          error: 'output_invalid',
+          errors: [{ path: '/content', message: '/content must be string' }],
+        });
+        expect(JSON.stringify(body)).not.toContain('secret-value');
+      });
+    });
+
+    it('refuses a 2xx answer that is not JSON when the tool has an output schema', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { path: 'text-output' });
+        expect(res.status).toBe(502);
+        expect(((await res.json()) as Answer).error).toBe('output_invalid');
+      });
+    });
+
+    it('passes error answers and tools without an output schema through unchecked', async () => {
+      await withApp(async (app) => {
+        const missing = await call(app, 'read_file', { path: 'missing' });
+        expect(missing.status).toBe(404);
+        expect(await missing.json()).toEqual({ oops: 1 });
+        const chat = await call(app, 'chat', { text: 'x' }, { 'x-session': 's9' });
+        expect(chat.status).toBe(200);
+      });
+    });
+  });
+}

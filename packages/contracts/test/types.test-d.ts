@@ -1,0 +1,20 @@
+import type { Redis } from 'ioredis';
+import { describe, expectTypeOf, it } from 'vitest';
+import type { Registry } from '../src/registry.js';
+import type { Action, DenyCode, RedisLike, Verdict } from '../src/types.js';
+
+describe('public types', () => {
+  it('an ioredis client is a RedisLike', () => {
+    expectTypeOf<Redis>().toExtend<RedisLike>();
+  });
+
+  it('a verdict narrows on allowed, and only a denial carries a code other than allowed', () => {
+    expectTypeOf<Extract<Verdict, { allowed: true }>['code']>().toEqualTypeOf<'allowed'>();
+    expectTypeOf<Extract<Verdict, { allowed: false }>['code']>().toEqualTypeOf<DenyCode>();
+    expectTypeOf<Registry['check']>().returns.toEqualTypeOf<Promise<Verdict>>();
+  });
+
+  it('an action carries an approval only as an object with an id', () => {
+    expectTypeOf<Action['approval']>().toEqualTypeOf<{ readonly id: string } | undefined>();
+  });
+});
