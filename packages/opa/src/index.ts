@@ -13,7 +13,9 @@ export { createOpaClient, normalizePath, type OpaClient } from './client.js';
 export { createEnforcer, type Enforcer, type EnforcerOptions } from './enforcer.js';
 export type { OpaErrorCode, OpaErrorOptions } from './errors.js';
 export { isOpaError, OpaError, OpaErrorStatus } from './errors.js';
+export { createGuard, type GuardOptions, type GuardResult, toPrincipal } from './guard.js';
 export { actionHash, canonicalJson } from './hash.js';
+export { readJsonBody } from './read-body.js';
 export { APPROVAL_HEADER, TOOL_ACCESS_PATH, toolAccessInput } from './tool-access.js';
 export type {
   AllowDecision,

@@ -366,6 +366,33 @@ export async function startOpaTestServer(options: OpaTestServerOptions = {}): Pr
     send(req, res, 200, body, flag('pretty'));
   };
 
+  // POST /: the body is the input itself, the answer is the bare value of data.system.main,
+  // and an undefined decision is a 404 (unlike the v1 Data API).
+  const defaultDecision = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const text = (await readBody(req)).toString('utf8');
+    let input: unknown;
+    if (text.trim() !== '') {
+      try {
+        input = JSON.parse(text);
+      } catch (err) {
+        throw new HttpProblem(400, {
+          code: 'invalid_parameter',
+          message: `body contains malformed input document: ${(err as Error).message}`,
+        });
+      }
+    }
+    const fault = takeFault();
+    if (fault) return applyFault(fault, req, res);
+    const value = resolveDoc(['system', 'main'], input, false);
+    if (value === undefined) {
+      return send(req, res, 404, {
+        code: 'undefined_document',
+        message: 'document missing or undefined: data.system.main',
+      });
+    }
+    return send(req, res, 200, value);
+  };
+
   const applyFault = (
     fault: TestFault,
     req: http.IncomingMessage,
@@ -522,9 +549,14 @@ export async function startOpaTestServer(options: OpaTestServerOptions = {}): Pr
         }
         return send(req, res, 405, { code: 'method_not_allowed', message: 'method not allowed' });
       }
+      if (url.pathname === '/' && req.method === 'POST') {
+        stats.data++;
+        lastHeaders = req.headers;
+        return await defaultDecision(req, res);
+      }
       return send(req, res, 404, {
         code: 'resource_not_found',
-        message: 'the @amas/opa test server serves /v1/data and /health only',
+        message: 'the @amas/opa test server serves /, /v1/data and /health only',
       });
     } catch (err) {
       if (res.headersSent || res.destroyed) return;

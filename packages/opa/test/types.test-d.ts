@@ -1,0 +1,27 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import type { Authorization, Decision } from '../src/types.js';
+
+describe('public types', () => {
+  it('only the allow outcome has allowed: true', () => {
+    const d = {} as Decision;
+    if (d.allowed) expectTypeOf(d.outcome).toEqualTypeOf<'allow'>();
+    else expectTypeOf(d.outcome).toEqualTypeOf<'deny' | 'escalate' | 'undefined' | 'unavailable'>();
+  });
+
+  it('narrowing on outcome gives the fields of that outcome', () => {
+    const d = {} as Decision;
+    if (d.outcome === 'escalate') expectTypeOf(d.approval.ttlSeconds).toEqualTypeOf<number>();
+    if (d.outcome === 'unavailable') {
+      expectTypeOf(d.cause.kind).toEqualTypeOf<
+        'down' | 'timeout' | 'http_error' | 'malformed' | 'too_large' | 'unexpected_result' | 'breaker_open'
+      >();
+      expectTypeOf(d.cached).toEqualTypeOf<false>();
+    }
+  });
+
+  it('an authorization that escalates carries its approval record', () => {
+    const a = {} as Authorization;
+    if (a.outcome === 'escalate') expectTypeOf(a.approval.id).toEqualTypeOf<string>();
+    if (a.outcome === 'allow') expectTypeOf(a.allowed).toEqualTypeOf<true>();
+  });
+});
