@@ -32,94 +32,90 @@ function pointer(path: readonly (string | number)[]): string {
   return p.length > 200 ? `${p.slice(0, 200)}…` : p;
 }
 
-/**
- * Builds a function that walks a value once and refuses what a JSON Schema validator should never see: values JSON cannot hold,
- * objects that are not plain, forbidden keys, and anything past the limits. Returns the first problem.
- */
-export function createInspector(limits: InputLimits): (value: unknown) => FieldError | undefined {
-  const forbidden = new Set(limits.forbiddenKeys);
-  return (value) => inspectValue(value, limits, forbidden);
+interface Walk {
+  readonly maxDepth: number;
+  readonly maxStringLength: number;
+  readonly maxArrayLength: number;
+  readonly maxObjectKeys: number;
+  readonly maxNodes: number;
+  readonly forbidden: ReadonlySet<string>;
+  nodes: number;
+  problem: string;
+  /** The path to the problem, filled while the recursion unwinds, so a clean walk never pays for it. */
+  readonly trail: (string | number)[];
 }
 
-function inspectValue(
-  value: unknown,
-  limits: InputLimits,
-  forbidden: ReadonlySet<string>,
-): FieldError | undefined {
-  const path: (string | number)[] = [];
-  let nodes = 0;
-  let problem: string | undefined;
+function fail(w: Walk, problem: string): false {
+  w.problem = problem;
+  return false;
+}
 
-  const walk = (v: unknown, depth: number): boolean => {
-    if (++nodes > limits.maxNodes) {
-      problem = `holds more than ${limits.maxNodes} values`;
-      return false;
-    }
-    switch (typeof v) {
-      case 'string':
-        if (v.length > limits.maxStringLength) {
-          problem = `is longer than ${limits.maxStringLength} characters`;
-          return false;
-        }
-        return true;
-      case 'number':
-        if (!Number.isFinite(v)) {
-          problem = 'is not a finite number';
-          return false;
-        }
-        return true;
-      case 'boolean':
-        return true;
-      case 'object': {
-        if (v === null) return true;
-        if (depth >= limits.maxDepth) {
-          problem = `is nested deeper than ${limits.maxDepth} levels`;
-          return false;
-        }
-        if (Array.isArray(v)) {
-          if (v.length > limits.maxArrayLength) {
-            problem = `has more than ${limits.maxArrayLength} items`;
+function walk(v: unknown, depth: number, w: Walk): boolean {
+  if (++w.nodes > w.maxNodes) return fail(w, `holds more than ${w.maxNodes} values`);
+  switch (typeof v) {
+    case 'string':
+      return v.length <= w.maxStringLength || fail(w, `is longer than ${w.maxStringLength} characters`);
+    case 'number':
+      return Number.isFinite(v) || fail(w, 'is not a finite number');
+    case 'boolean':
+      return true;
+    case 'object': {
+      if (v === null) return true;
+      if (depth >= w.maxDepth) return fail(w, `is nested deeper than ${w.maxDepth} levels`);
+      if (Array.isArray(v)) {
+        if (v.length > w.maxArrayLength) return fail(w, `has more than ${w.maxArrayLength} items`);
+        for (let i = 0; i < v.length; i++) {
+          if (!walk(v[i], depth + 1, w)) {
+            w.trail.push(i);
             return false;
           }
-          for (let i = 0; i < v.length; i++) {
-            path.push(i);
-            if (!walk(v[i], depth + 1)) return false;
-            path.pop();
-          }
-          return true;
-        }
-        const proto = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) {
-          problem = 'is not a plain JSON object';
-          return false;
-        }
-        const keys = Object.keys(v);
-        if (keys.length > limits.maxObjectKeys) {
-          problem = `has more than ${limits.maxObjectKeys} keys`;
-          return false;
-        }
-        for (const k of keys) {
-          path.push(k);
-          if (forbidden.has(k)) {
-            problem = 'is a forbidden key';
-            return false;
-          }
-          if (k.length > limits.maxStringLength) {
-            problem = `is a key longer than ${limits.maxStringLength} characters`;
-            return false;
-          }
-          if (!walk((v as Record<string, unknown>)[k], depth + 1)) return false;
-          path.pop();
         }
         return true;
       }
-      default:
-        problem = `is not a JSON value (${typeof v})`;
-        return false;
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return fail(w, 'is not a plain JSON object');
+      // for...in, like ajv's own loops, and no key array; the prototype is Object.prototype or null here.
+      let count = 0;
+      for (const k in v) {
+        if (++count > w.maxObjectKeys) return fail(w, `has more than ${w.maxObjectKeys} keys`);
+        const ok = w.forbidden.has(k)
+          ? fail(w, 'is a forbidden key')
+          : k.length > w.maxStringLength
+            ? fail(w, `is a key longer than ${w.maxStringLength} characters`)
+            : walk((v as Record<string, unknown>)[k], depth + 1, w);
+        if (!ok) {
+          w.trail.push(k);
+          return false;
+        }
+      }
+      return true;
     }
-  };
+    default:
+      return fail(w, `is not a JSON value (${typeof v})`);
+  }
+}
 
-  if (walk(value, 0)) return undefined;
-  const at = pointer(path);
-  return { path: at, message: `${at === '' ? 'the value' : at} ${problem}` };
+/**
+ * Builds a function that walks a value once and refuses what a JSON Schema validator should never see:
+ * values JSON cannot hold, objects that are not plain, forbidden keys, and anything past the limits.
+ * Returns the first problem and where it is.
+ */
+export function createInspector(limits: InputLimits): (value: unknown) => FieldError | undefined {
+  const forbidden = new Set(limits.forbiddenKeys);
+  return (value) => {
+    const w: Walk = {
+      maxDepth: limits.maxDepth,
+      maxStringLength: limits.maxStringLength,
+      maxArrayLength: limits.maxArrayLength,
+      maxObjectKeys: limits.maxObjectKeys,
+      maxNodes: limits.maxNodes,
+      forbidden,
+      nodes: 0,
+      problem: '',
+      trail: [],
+    };
+    if (walk(value, 0, w)) return undefined;
+    const at = pointer(w.trail.reverse());
+    return { path: at, message: `${at === '' ? 'the value' : at} ${w.problem}` };
+  };
 }

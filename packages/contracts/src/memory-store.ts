@@ -18,6 +18,8 @@ const optionsSchema = z.strictObject({
   now: z.function().optional(),
 });
 
+const OK: BudgetOutcome = Object.freeze({ ok: true });
+
 interface Counter {
   window: number;
   used: number;
@@ -41,43 +43,68 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
   }
   const maxKeys = options.maxKeys ?? 100_000;
   const now = options.now ?? Date.now;
-  const counters = new Map<string, Counter>();
+  // Two levels, so a check looks up a constant bucket string and the caller's own subject string,
+  // and never builds (and hashes) a concatenated key.
+  const buckets = new Map<string, Map<string, Counter>>();
+  let size = 0;
 
   const sweep = (t: number) => {
-    for (const [k, c] of counters) if (c.expiresAt <= t) counters.delete(k);
+    for (const [bucket, inner] of buckets) {
+      for (const [subject, c] of inner) {
+        if (c.expiresAt <= t) {
+          inner.delete(subject);
+          size--;
+        }
+      }
+      if (inner.size === 0) buckets.delete(bucket);
+    }
   };
 
   return {
     consume(requests: readonly BudgetRequest[]): BudgetOutcome {
       const t = now();
-      const windows: number[] = [];
-      for (let i = 0; i < requests.length; i++) {
+      const n = requests.length;
+      const found: (Counter | undefined)[] = new Array(n);
+      let fresh = 0;
+      for (let i = 0; i < n; i++) {
         const r = requests[i]!;
         const window = Math.floor(t / r.windowMs);
-        const c = counters.get(r.key);
+        const c = buckets.get(r.bucket)?.get(r.subject);
         const used = c !== undefined && c.window === window ? c.used : 0;
         if (used + r.cost > r.limit)
           return { ok: false, index: i, used, resetInMs: (window + 1) * r.windowMs - t };
-        windows.push(window);
+        found[i] = c;
+        if (c === undefined) fresh++;
       }
-      let fresh = 0;
-      for (const r of requests) if (!counters.has(r.key)) fresh++;
-      if (counters.size + fresh > maxKeys) {
+      if (fresh > 0 && size + fresh > maxKeys) {
         sweep(t);
-        if (counters.size + fresh > maxKeys)
-          throw new Error(`memory budget store is full (${maxKeys} counters)`);
+        if (size + fresh > maxKeys) throw new Error(`memory budget store is full (${maxKeys} counters)`);
+        for (let i = 0; i < n; i++) found[i] = buckets.get(requests[i]!.bucket)?.get(requests[i]!.subject);
       }
-      for (let i = 0; i < requests.length; i++) {
+      for (let i = 0; i < n; i++) {
         const r = requests[i]!;
-        const window = windows[i]!;
-        const c = counters.get(r.key);
-        if (c !== undefined && c.window === window) c.used += r.cost;
-        else counters.set(r.key, { window, used: r.cost, expiresAt: (window + 1) * r.windowMs });
+        const window = Math.floor(t / r.windowMs);
+        const c = found[i];
+        if (c === undefined) {
+          let inner = buckets.get(r.bucket);
+          if (inner === undefined) {
+            inner = new Map();
+            buckets.set(r.bucket, inner);
+          }
+          inner.set(r.subject, { window, used: r.cost, expiresAt: (window + 1) * r.windowMs });
+          size++;
+        } else if (c.window === window) c.used += r.cost;
+        else {
+          c.window = window;
+          c.used = r.cost;
+          c.expiresAt = (window + 1) * r.windowMs;
+        }
       }
-      return { ok: true };
+      return OK;
     },
     async close() {
-      counters.clear();
+      buckets.clear();
+      size = 0;
     },
   };
 }

@@ -10,6 +10,7 @@ import { predefinedSources } from './predefined.js';
 import { compileSchema, createAjv, fieldErrors } from './schemas.js';
 import type {
   Action,
+  AllowedVerdict,
   ApprovalRequirement,
   BudgetOutcome,
   BudgetRequest,
@@ -98,6 +99,8 @@ interface CompiledTool {
   readonly needsApproval: (input: unknown) => boolean;
   readonly approval?: ApprovalRequirement;
   readonly budgets: readonly CompiledBudget[];
+  /** The verdict of an allowed call without an approval: the same frozen object every time. */
+  readonly allowed: AllowedVerdict;
 }
 
 interface CompiledRole {
@@ -111,6 +114,21 @@ const KEY_UNSAFE = /[%:{}]/g;
 /** Makes a principal or session id safe inside a key: `%`, `:` and braces are percent-encoded. */
 function keyPart(id: string): string {
   return id.replace(KEY_UNSAFE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** A budget request whose flat `key` is only built when a store asks for it (the memory store never does). */
+class CounterRequest implements BudgetRequest {
+  constructor(
+    readonly bucket: string,
+    readonly subject: string,
+    readonly cost: number,
+    readonly limit: number,
+    readonly windowMs: number,
+  ) {}
+
+  get key(): string {
+    return this.bucket + keyPart(this.subject);
+  }
 }
 
 /** Reads `role` and `tool` from anything, without throwing (a hostile getter or proxy included). */
@@ -166,6 +184,13 @@ function compileRole(contract: Contract, ajv: ReturnType<typeof createAjv>): Com
         ? { approval: { approvers: a.approvers, ttl_seconds: a.ttl_seconds ?? 900 } }
         : {}),
       budgets,
+      allowed: Object.freeze({
+        allowed: true,
+        code: 'allowed',
+        role: contract.name,
+        tool: tool.name,
+        version: contract.version,
+      }),
     });
   }
   return { contract, tools };
@@ -270,14 +295,11 @@ export function createRegistry(options: RegistryOptions): Registry {
         version,
       });
 
-    const actionErrors = [
-      idProblem(action.principal, 'principal'),
-      idProblem(action.session, 'session'),
-      action.approval === undefined ? undefined : idProblem(action.approval?.id ?? null, 'approval/id'),
-    ].filter((e): e is FieldError => e !== undefined);
-    if (actionErrors.length > 0) {
-      return deny('action_invalid', actionErrors[0]!.message, action, { version, errors: actionErrors });
-    }
+    const badId =
+      idProblem(action.principal, 'principal') ??
+      idProblem(action.session, 'session') ??
+      (action.approval === undefined ? undefined : idProblem(action.approval?.id ?? null, 'approval/id'));
+    if (badId) return deny('action_invalid', badId.message, action, { version, errors: [badId] });
 
     const input = action.input;
     const bad = inspect(input);
@@ -295,6 +317,8 @@ export function createRegistry(options: RegistryOptions): Registry {
       });
     }
 
+    if (tool.budgets.length === 0)
+      return approved ? { ...tool.allowed, approval: { id: action.approval!.id } } : tool.allowed;
     const requests: BudgetRequest[] = [];
     const used: CompiledBudget[] = [];
     for (const cb of tool.budgets) {
@@ -319,25 +343,13 @@ export function createRegistry(options: RegistryOptions): Registry {
         cost = c;
       }
       if (cost === 0) continue;
-      requests.push({
-        key: cb.keyBase + keyPart(subject),
-        cost,
-        limit: cb.budget.limit,
-        windowMs: cb.budget.windowMs,
-      });
+      requests.push(new CounterRequest(cb.keyBase, subject, cost, cb.budget.limit, cb.budget.windowMs));
       used.push(cb);
     }
 
     const allowed: Verdict = approved
-      ? {
-          allowed: true,
-          code: 'allowed',
-          role: role.contract.name,
-          tool: tool.name,
-          version,
-          approval: { id: action.approval!.id },
-        }
-      : { allowed: true, code: 'allowed', role: role.contract.name, tool: tool.name, version };
+      ? { ...tool.allowed, approval: { id: action.approval!.id } }
+      : tool.allowed;
     if (requests.length === 0) return allowed;
 
     const unavailable = (): Verdict =>
@@ -399,10 +411,11 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   return Object.freeze({
     check(action: Action): Promise<Verdict> {
-      const n = names(action);
-      const span = tracer.startSpan('amas.contracts.check', {
-        attributes: { 'amas.contracts.role': clip(n.role), 'amas.contracts.tool': clip(n.tool) },
-      });
+      const span = tracer.startSpan('amas.contracts.check');
+      if (span.isRecording()) {
+        const n = names(action);
+        span.setAttributes({ 'amas.contracts.role': clip(n.role), 'amas.contracts.tool': clip(n.tool) });
+      }
       try {
         const v = decide(action);
         if (!isThenable(v)) return Promise.resolve(finish(span, v));

@@ -164,8 +164,12 @@ export type OutputVerdict =
 
 /** What one action asks of one budget counter. */
 export interface BudgetRequest {
-  /** The counter's key: role, budget and principal or session, already unambiguous. */
+  /** The counter's key: {@link bucket} then the subject with `%`, `:` and braces percent-encoded. */
   readonly key: string;
+  /** The budget part of the key: role, what is counted, scope, window (`{reader}:e:file.read:principal:3600000:`). */
+  readonly bucket: string;
+  /** The principal or session id the counter is for, as given. */
+  readonly subject: string;
   readonly cost: number;
   readonly limit: number;
   readonly windowMs: number;
