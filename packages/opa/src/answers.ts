@@ -1,14 +1,20 @@
-import { isOpaError, OpaError, OpaErrorStatus } from './errors.js';
+import { isOpaError, type OpaErrorCode, OpaErrorStatus } from './errors.js';
 import { APPROVAL_HEADER } from './tool-access.js';
 import type { Authorization, HttpAnswer } from './types.js';
 
-const MESSAGES = {
+const MESSAGES: Readonly<Partial<Record<OpaErrorCode, string>>> = Object.freeze({
   policy_denied: 'the policy denies this action',
   policy_undefined: 'the policy has no decision for this action',
   policy_unavailable: 'the policy decision point is unavailable; retry later',
   approval_unavailable: 'the approval store is unavailable; retry later',
   unauthenticated: 'this action needs an approval, and approvals need an authenticated principal',
-} as const;
+  approval_not_found: 'no such approval request',
+  approval_expired: 'the approval has expired',
+  approval_already_used: 'the approval has already been used',
+  approval_pending: 'the approval request has not been approved yet',
+  approval_denied: 'the approval request was denied',
+  approval_mismatch: 'the approval was granted for another action or principal',
+});
 
 /**
  * The HTTP answer for an {@link Authorization} that is not an allow: 403 for a denial (or the
@@ -33,10 +39,7 @@ export function authorizationAnswer(
     case 'allow':
       return { status: 200, headers: {}, body: { allowed: true } };
     case 'deny': {
-      const message =
-        auth.code in MESSAGES
-          ? MESSAGES[auth.code as keyof typeof MESSAGES]
-          : new OpaError(auth.code, '').code.replaceAll('_', ' ');
+      const message = MESSAGES[auth.code] ?? 'this action is not allowed';
       return {
         status: OpaErrorStatus[auth.code],
         headers: auth.code === 'unauthenticated' ? { 'www-authenticate': 'Bearer' } : {},

@@ -45,7 +45,14 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 return 'ok'
 `;
 
-/** Options of {@link createRedisApprovalStore}. */
+/**
+ * Options of {@link createRedisApprovalStore}.
+ *
+ * @example
+ * ```ts
+ * const options: RedisApprovalStoreOptions = { redis: new Redis(), prefix: 'gw:', retentionMs: 86_400_000 };
+ * ```
+ */
 export interface RedisApprovalStoreOptions {
   /** Your ioredis client (ioredis 5 or 6). The store never closes it. */
   redis: Redis;

@@ -48,7 +48,14 @@ export interface Approvals {
   view(record: ApprovalRecord, statusUrl?: string): ApprovalView;
 }
 
-/** Options of {@link createApprovals}. */
+/**
+ * Options of {@link createApprovals}.
+ *
+ * @example
+ * ```ts
+ * const options: ApprovalsOptions = { pendingTtlSeconds: 900, onAudit: (e) => console.log(e.action, e.by) };
+ * ```
+ */
 export interface ApprovalsOptions {
   /** Where approvals live; defaults to an in-memory store (one process, lost on restart). */
   store?: ApprovalStore;
@@ -56,6 +63,8 @@ export interface ApprovalsOptions {
   pendingTtlSeconds?: number;
   /** Let a principal approve its own request. Default `false` (separation of duties). */
   allowSelfApproval?: boolean;
+  /** Bound on each store operation; past it the operation counts as `approval_unavailable`. Default 1000 ms. */
+  storeTimeoutMs?: number;
   /** Receives every audit event, including refused uses. */
   onAudit?: (event: ApprovalAuditEvent) => void;
   /** Clock, for tests. */
@@ -126,10 +135,18 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
   };
 
   async function safe<T>(op: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await op();
+      return await Promise.race([
+        op(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('approval store timeout')), o.storeTimeoutMs);
+        }),
+      ]);
     } catch (err) {
       throw storeFailure(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -297,10 +297,19 @@ export function createOpaClient(options: ClientOptionsInput): OpaClient {
   ): Promise<OpaResponse> {
     const deadline = Date.now() + resolved.timeoutMs;
     let authorization: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      authorization = await authHeader();
+      // A token function that hangs must not hold the decision past its deadline.
+      authorization = await Promise.race([
+        authHeader(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), resolved.timeoutMs);
+        }),
+      ]);
     } catch {
-      return cause('down', 'the token function for OPA failed');
+      return cause('down', 'the token function for OPA failed or did not answer in time');
+    } finally {
+      clearTimeout(timer);
     }
     let attempt = await once(method, path, body, deadline, authorization, read);
     for (let i = 0; i < resolved.retries && attempt.retryable; i++) {

@@ -21,7 +21,14 @@ import type {
   UnavailableDecision,
 } from './types.js';
 
-/** Options of {@link createEnforcer}. */
+/**
+ * Options of {@link createEnforcer}.
+ *
+ * @example
+ * ```ts
+ * const options: EnforcerOptions = { url: 'http://127.0.0.1:8181', timeoutMs: 200, cache: false };
+ * ```
+ */
 export interface EnforcerOptions {
   /** OPA's base URL, for example `http://127.0.0.1:8181`. Give this or `client`. */
   url?: string;

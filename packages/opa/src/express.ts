@@ -20,7 +20,14 @@ declare global {
   }
 }
 
-/** Options of the Express {@link authorize} guard. */
+/**
+ * Options of the Express {@link authorize} guard.
+ *
+ * @example
+ * ```ts
+ * const options: AuthorizeOptions = { enforcer, toolAccess: (req) => ({ agentRole: 'code_reviewer', toolName: String(req.params.tool) }) };
+ * ```
+ */
 export type AuthorizeOptions = GuardOptions<Request>;
 
 const send = (res: Response, answer: HttpAnswer) => {

@@ -35,7 +35,15 @@ export interface GuardOptions<Req> {
   readonly fallback?: Fallback;
 }
 
-/** What a guard decided: allowed (no answer), or the answer to send. */
+/**
+ * What a guard decided: allowed (no answer), or the answer to send.
+ *
+ * @example
+ * ```ts
+ * const { answer } = await guard(req);
+ * if (answer) reply(answer.status, answer.headers, answer.body);
+ * ```
+ */
 export interface GuardResult {
   readonly authorization?: Authorization;
   readonly answer?: HttpAnswer;

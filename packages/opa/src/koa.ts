@@ -21,7 +21,14 @@ declare module 'koa' {
   }
 }
 
-/** Options of the Koa {@link authorize} guard. */
+/**
+ * Options of the Koa {@link authorize} guard.
+ *
+ * @example
+ * ```ts
+ * const options: AuthorizeOptions = { enforcer, path: 'httpapi/authz', input: (ctx) => ({ method: ctx.method, path: ctx.path }) };
+ * ```
+ */
 export type AuthorizeOptions = GuardOptions<Context>;
 
 const send = (ctx: Context, answer: HttpAnswer) => {
@@ -60,7 +67,14 @@ export function authorize(options: AuthorizeOptions): Middleware {
   };
 }
 
-/** Options of the Koa {@link approvalRoutes}: where they are mounted, plus the common options. */
+/**
+ * Options of the Koa {@link approvalRoutes}: where they are mounted, plus the common options.
+ *
+ * @example
+ * ```ts
+ * const options: KoaApprovalRoutesOptions = { prefix: '/admin/approvals', approvals: enforcer.approvals, identity: (ctx) => toPrincipal(ctx.state.amas?.auth) };
+ * ```
+ */
 export interface KoaApprovalRoutesOptions extends ApprovalRoutesOptions<Context> {
   /** Path prefix the routes answer under. Default `/approvals`. */
   readonly prefix?: string;

@@ -90,6 +90,7 @@ export const approvalsOptionsSchema = z
       .optional(),
     pendingTtlSeconds: positiveInt(30 * 24 * 3600).default(3_600),
     allowSelfApproval: z.boolean().default(false),
+    storeTimeoutMs: positiveInt(60_000).default(1_000),
     onAudit: fn<(event: unknown) => void>('receiving each audit event').optional(),
     now: fn<() => number>('returning epoch milliseconds').optional(),
   })

@@ -58,7 +58,14 @@ export type TestFault =
   /** 200 with a body of `bytes` bytes (default 2 MiB). */
   | { kind: 'huge'; bytes?: number; times?: number };
 
-/** Options of {@link startOpaTestServer}. */
+/**
+ * Options of {@link startOpaTestServer}.
+ *
+ * @example
+ * ```ts
+ * const options: OpaTestServerOptions = { dataFile: 'policies/roles.json', token: 'test-token' };
+ * ```
+ */
 export interface OpaTestServerOptions {
   /** The base data document (for example `policies/roles.json`). */
   data?: Record<string, unknown>;

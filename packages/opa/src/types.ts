@@ -270,7 +270,14 @@ export interface ToolAccessRequest {
   readonly subject?: Principal;
 }
 
-/** What happens when OPA is unavailable: `deny` (the default) or, only when configured, `allow`. */
+/**
+ * What happens when OPA is unavailable: `deny` (the default) or, only when configured, `allow`.
+ *
+ * @example
+ * ```ts
+ * const fallback: Fallback = 'deny';
+ * ```
+ */
 export type Fallback = 'deny' | 'allow';
 
 /**
@@ -351,7 +358,14 @@ export type Authorization =
       readonly code: 'policy_unavailable' | 'approval_unavailable';
     };
 
-/** The life of an approval: pending, then approved or denied; an approved one becomes used. */
+/**
+ * The life of an approval: pending, then approved or denied; an approved one becomes used.
+ *
+ * @example
+ * ```ts
+ * const done = (s: ApprovalStatus) => s === 'denied' || s === 'used';
+ * ```
+ */
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'used';
 
 /**

@@ -283,3 +283,22 @@ describe('redis approval store: restarts and replicas', () => {
     await opa.close();
   });
 });
+
+describe('approvals: bounded waits', () => {
+  it('a store that never answers is approval_unavailable after storeTimeoutMs, not a hang', async () => {
+    const hanging: ApprovalStore = {
+      create: () => new Promise(() => undefined),
+      get: () => new Promise(() => undefined),
+      listPending: () => new Promise(() => undefined),
+      decide: () => new Promise(() => undefined),
+      consume: () => new Promise(() => undefined),
+    };
+    const approvals = createApprovals({ store: hanging, storeTimeoutMs: 50 });
+    await expect(
+      approvals.request({ path: PATH, input, principal: requester, approval: requirement }),
+    ).rejects.toSatisfy(code('approval_unavailable'));
+    await expect(
+      approvals.consume('3b241101-e2bb-4255-8caf-4136c566a962', { path: PATH, input, principal: requester }),
+    ).rejects.toSatisfy(code('approval_unavailable'));
+  });
+});

@@ -142,3 +142,19 @@ describe('createOpaClient', () => {
     expect(normalizePath('/v1/data/amas/tool_access/decision')).toBe('amas/tool_access/decision');
   });
 });
+
+describe('createOpaClient: bounded waits', () => {
+  it('a token function that never answers does not hold the decision past the deadline', async () => {
+    const opa = await startOpaTestServer();
+    const client = createOpaClient({
+      url: opa.url,
+      timeoutMs: 100,
+      token: () => new Promise<string>(() => undefined),
+    });
+    const t0 = performance.now();
+    expect(await client.evaluate('a/b', {})).toMatchObject({ ok: false, cause: { kind: 'down' } });
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    client.close();
+    await opa.close();
+  });
+});
