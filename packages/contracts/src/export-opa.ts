@@ -58,9 +58,36 @@ export function toRoleData(contracts: readonly Contract[]): RoleData {
   return sortKeys({ amas: { roles } }) as RoleData;
 }
 
+const LINE_WIDTH = 110;
+
+/** Two-space JSON with objects expanded and arrays of scalars on one line when they fit: what biome writes. */
+function stringify(value: unknown, indent: string, prefix: number): string {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    if (value.every((v) => v === null || typeof v !== 'object')) {
+      const inline = `[${value.map((v) => JSON.stringify(v)).join(', ')}]`;
+      if (prefix + inline.length + 1 <= LINE_WIDTH) return inline;
+    }
+    const inner = `${indent}  `;
+    return `[\n${value.map((v) => inner + stringify(v, inner, inner.length)).join(',\n')}\n${indent}]`;
+  }
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value);
+    if (entries.length === 0) return '{}';
+    const inner = `${indent}  `;
+    const lines = entries.map(([k, v]) => {
+      const head = `${inner}${JSON.stringify(k)}: `;
+      return head + stringify(v, inner, head.length);
+    });
+    return `{\n${lines.join(',\n')}\n${indent}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /**
- * The role data document as written by `amas-contracts export-opa`: sorted keys, two-space indent,
- * a final newline.
+ * The role data document as written by `amas-contracts export-opa`: sorted keys, two-space indent, arrays
+ * of scalars on one line when they fit in 110 columns (as the repository's formatter writes JSON), and a
+ * final newline. The same contracts always give the same bytes.
  *
  * @example
  * ```ts
@@ -71,5 +98,5 @@ export function toRoleData(contracts: readonly Contract[]): RoleData {
  * ```
  */
 export function formatRoleData(contracts: readonly Contract[]): string {
-  return `${JSON.stringify(toRoleData(contracts), null, 2)}\n`;
+  return `${stringify(toRoleData(contracts), '', 0)}\n`;
 }

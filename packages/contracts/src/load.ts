@@ -31,6 +31,21 @@ function isSource(value: unknown): value is ContractSource {
   );
 }
 
+function copy(value: unknown): unknown {
+  try {
+    return structuredClone(value);
+  } catch {
+    return value; // not cloneable (a function inside): the format check refuses it anyway
+  }
+}
+
+/** Resolved contracts are shared by the registry, its verdicts and its callers: nobody may change them. */
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
+}
+
 /** The identity of a budget: two budgets with the same one must agree on the limit. */
 function budgetId(b: ResolvedBudget): string {
   return `${b.effect !== undefined ? `effect ${b.effect}` : `tool ${b.tool}`} per ${b.per} per ${b.windowMs}ms`;
@@ -137,7 +152,8 @@ export function collectContracts(
   const issues: ContractIssue[] = [];
   const { sources, issues: readIssues } = readContractFiles(input.paths ?? []);
   issues.push(...readIssues);
-  for (const c of input.contracts ?? []) sources.push(isSource(c) ? c : { data: c });
+  // Contracts given as objects are copied, so that freezing them below never freezes the caller's objects.
+  for (const c of input.contracts ?? []) sources.push(isSource(c) ? c : { data: copy(c) });
 
   const parsed = parse(sources, issues);
   const byName = new Map<string, Parsed>();
@@ -259,6 +275,7 @@ export function collectContracts(
     if (c && !p.doc.abstract) contracts.push(c);
   }
   contracts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const c of contracts) deepFreeze(c);
   return { contracts, issues };
 }
 

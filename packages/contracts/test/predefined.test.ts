@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -181,6 +182,32 @@ describe('export for OPA', () => {
       return v;
     });
     for (const k of keys) expect(k).toEqual([...k].sort());
+  });
+
+  it('is written the way the repository formatter (biome) writes JSON, so a committed export stays lint-clean', () => {
+    const root = join(import.meta.dirname, '..', '..', '..');
+    const text = formatRoleData(contracts);
+    const r = spawnSync(
+      join(root, 'node_modules', '.bin', 'biome'),
+      ['format', '--stdin-file-path=roles.json'],
+      {
+        input: text,
+        encoding: 'utf8',
+        cwd: root,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe(text);
+  });
+
+  it('puts long arrays on several lines', () => {
+    const c = contracts.find((x) => x.name === 'admin')!;
+    const approvers = Array.from({ length: 8 }, (_, i) => `approvals:team-${i}`);
+    const wide = {
+      ...c,
+      tools: { t: { ...c.tools.delete_file!, approval: { mode: 'always' as const, approvers } } },
+    };
+    expect(formatRoleData([wide])).toContain('"approvers": [\n');
   });
 
   it('matches the role names the policy page documents', () => {

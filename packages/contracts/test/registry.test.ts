@@ -407,3 +407,21 @@ describe('createRegistry', () => {
     expect(() => createRegistry({ contracts: [c] })).toThrow(/tools\.chat\.input/);
   });
 });
+
+describe('immutability', () => {
+  it('freezes resolved contracts and never freezes or keeps the objects it was given', async () => {
+    const doc = sampleContract();
+    const r = createRegistry({ contracts: [doc] });
+    expect(Object.isFrozen(doc.tools)).toBe(false);
+    (doc.tools!.read_file!.input as Record<string, unknown>).required = [];
+    expect((await r.check({ role: 'reader', tool: 'read_file', input: {}, principal: 'a' })).code).toBe(
+      'input_invalid',
+    );
+    const c = r.contract('reader')!;
+    expect(Object.isFrozen(c.tools.wipe!.approval)).toBe(true);
+    const v = await r.check({ role: 'reader', tool: 'wipe', input: {}, principal: 'a' });
+    expect(() =>
+      (v as unknown as { approval: { approvers: string[] } }).approval.approvers.push('x'),
+    ).toThrow();
+  });
+});
