@@ -2,13 +2,20 @@
  * Every code a {@link TelemetryError} can carry. Codes are stable: they are part of the public API,
  * shown to operators and clients, and never renamed within a major version.
  */
-export type TelemetryErrorCode = 'config_invalid' | 'slo_definitions_invalid' | 'already_started';
+export type TelemetryErrorCode =
+  | 'config_invalid'
+  | 'slo_definitions_invalid'
+  | 'already_started'
+  | 'export_failed'
+  | 'flush_timeout';
 
 /** The HTTP status each code maps to by default. */
 export const TelemetryErrorStatus: Readonly<Record<TelemetryErrorCode, number>> = Object.freeze({
   config_invalid: 500,
   slo_definitions_invalid: 500,
   already_started: 500,
+  export_failed: 503,
+  flush_timeout: 504,
 });
 
 const BRAND = Symbol.for('@amas/otel/error');

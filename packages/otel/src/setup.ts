@@ -1,0 +1,267 @@
+import { context, propagation, type TextMapPropagator, trace } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  NodeTracerProvider,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-node';
+import { describeConfig, type ResolvedRuntime, resolveConfig } from './config.js';
+import { isTelemetryError, TelemetryError } from './errors.js';
+import { enableInstrumentations } from './instrumentations.js';
+import { parseTelemetryOptions } from './options.js';
+import { installExitHooks } from './signals.js';
+import type {
+  FlushOptions,
+  TelemetryConfig,
+  TelemetryHandle,
+  TelemetryLogger,
+  TelemetryOptions,
+} from './types.js';
+import { VERSION } from './version.js';
+
+// One slot per process, shared by the ESM and CommonJS copies of this package.
+const ACTIVE = Symbol.for('@amas/otel/active-handle');
+type Slot = { handle: TelemetryHandle; describe: string };
+const slot = globalThis as { [ACTIVE]?: Slot };
+
+const stderrLogger: TelemetryLogger = {
+  info: (message) => process.stderr.write(`@amas/otel: ${message}\n`),
+  warn: (message) => process.stderr.write(`@amas/otel: warning: ${message}\n`),
+};
+const silentLogger: TelemetryLogger = { info: () => {}, warn: () => {} };
+
+/**
+ * Starts OpenTelemetry tracing in one call: a `NodeTracerProvider` with a batch span processor exporting
+ * OTLP/HTTP (JSON), the W3C propagators, the sampler, the resource, and the named auto-instrumentations.
+ * Options are validated once (a bad one throws a `TelemetryError` with code `config_invalid`); every setting
+ * also honours its standard `OTEL_*` variable, which wins over the option. The effective configuration is
+ * printed once, in one line, without secrets.
+ *
+ * Calling it again while tracing runs registers nothing twice: it returns the running handle (and warns if
+ * the options differ). If another OpenTelemetry SDK already registered a global tracer provider, it throws
+ * `already_started` instead of silently exporting nothing.
+ *
+ * @example
+ * ```ts
+ * import { setupTelemetry } from '@amas/otel';
+ *
+ * const telemetry = setupTelemetry({
+ *   serviceName: 'orchestrator',
+ *   serviceVersion: '1.4.2',
+ *   environment: 'production',
+ *   endpoint: 'http://otel-collector:4318',
+ *   samplerRatio: 0.1,
+ *   instrumentations: ['http', 'express'],
+ *   signals: true,
+ * });
+ * // ... on the way out, if you manage shutdown yourself:
+ * await telemetry.shutdown();
+ * ```
+ */
+export function setupTelemetry(options: TelemetryOptions = {}): TelemetryHandle {
+  const parsed = parseTelemetryOptions(options);
+  const logger = parsed.logger === false ? silentLogger : (parsed.logger ?? stderrLogger);
+  const { config, runtime } = resolveConfig(parsed, parsed.env ?? process.env, (m) => logger.warn(m));
+  const describe = describeConfig(config);
+
+  const running = slot[ACTIVE];
+  if (running !== undefined) {
+    if (running.describe !== describe) {
+      logger.warn(
+        `setupTelemetry was called again while tracing runs; the running configuration is kept (${running.describe})`,
+      );
+    }
+    return running.handle;
+  }
+
+  logger.info(describe);
+  if (!config.enabled) return disabledHandle(config);
+
+  const handle = startTracing(config, runtime, logger);
+  slot[ACTIVE] = { handle, describe };
+  return handle;
+}
+
+function startTracing(
+  config: TelemetryConfig,
+  runtime: ResolvedRuntime,
+  logger: TelemetryLogger,
+): TelemetryHandle {
+  const processors = exportersFor(config, runtime).map(
+    (exporter) =>
+      new BatchSpanProcessor(exporter, {
+        maxQueueSize: config.batch.maxQueueSize,
+        maxExportBatchSize: config.batch.maxExportBatchSize,
+        scheduledDelayMillis: config.batch.scheduledDelayMs,
+        exportTimeoutMillis: config.batch.exportTimeoutMs,
+      }),
+  );
+  const provider = new NodeTracerProvider({
+    resource: defaultResource().merge(
+      resourceFromAttributes({
+        ...config.resourceAttributes,
+        'telemetry.distro.name': '@amas/otel',
+        'telemetry.distro.version': VERSION,
+      }),
+    ),
+    sampler: runtime.sampler ?? samplerFor(config),
+    spanProcessors: processors,
+  });
+
+  const proxy = trace.getTracerProvider() as { getDelegate?: () => unknown };
+  const before = proxy.getDelegate?.();
+  provider.register({ propagator: propagatorFor(config) });
+  if (proxy.getDelegate?.() !== provider) {
+    void provider.shutdown();
+    throw new TelemetryError(
+      'already_started',
+      `another OpenTelemetry SDK already registered a global tracer provider (${
+        (before as object | undefined)?.constructor?.name ?? 'unknown'
+      }); spans would go to it, not here. Start only one SDK, or shut the other down first`,
+    );
+  }
+
+  let disableInstrumentations: () => void;
+  try {
+    disableInstrumentations = enableInstrumentations(config.instrumentations, {
+      provider,
+      ignorePaths: config.ignorePaths,
+      esmLoaderHook: config.esmLoaderHook,
+      fromEnv: config.sources.instrumentations?.startsWith('OTEL_') ?? false,
+      warn: (m) => logger.warn(m),
+    });
+  } catch (err) {
+    unregister(provider);
+    void provider.shutdown();
+    throw err;
+  }
+
+  const flush = (timeoutMs: number) =>
+    withDeadline(provider.forceFlush(), timeoutMs, 'flush', config.batch.exportTimeoutMs);
+  const hooks = installExitHooks(config.signals, config.signalTimeoutMs, config.flushOnExit, flush, (m) =>
+    logger.warn(m),
+  );
+
+  let stopped: Promise<void> | undefined;
+  const handle: TelemetryHandle = Object.freeze({
+    enabled: true,
+    config,
+    forceFlush: (opts: FlushOptions = {}) => flush(opts.timeoutMs ?? config.batch.exportTimeoutMs),
+    shutdown(opts: FlushOptions = {}) {
+      stopped ??= (async () => {
+        hooks.remove();
+        disableInstrumentations();
+        if (slot[ACTIVE]?.handle === handle) delete slot[ACTIVE];
+        try {
+          await withDeadline(
+            provider.shutdown(),
+            opts.timeoutMs ?? config.batch.exportTimeoutMs,
+            'shutdown',
+            config.batch.exportTimeoutMs,
+          );
+        } finally {
+          unregister(provider);
+        }
+      })();
+      return stopped;
+    },
+  });
+  return handle;
+}
+
+function exportersFor(config: TelemetryConfig, runtime: ResolvedRuntime): SpanExporter[] {
+  return config.exporters.map((name) => {
+    if (name === 'custom') return runtime.exporter as SpanExporter;
+    if (name === 'console') return new ConsoleSpanExporter();
+    return new OTLPTraceExporter({
+      url: config.otlp.endpoint,
+      headers: { ...runtime.headers },
+      timeoutMillis: config.otlp.timeoutMs,
+      compression: config.otlp.compression as never,
+    });
+  });
+}
+
+function samplerFor(config: TelemetryConfig): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(config.sampler.ratio);
+  switch (config.sampler.name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio;
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    default:
+      return new ParentBasedSampler({ root: ratio });
+  }
+}
+
+function propagatorFor(config: TelemetryConfig): TextMapPropagator | null {
+  const propagators: TextMapPropagator[] = config.propagators.map((p) =>
+    p === 'tracecontext' ? new W3CTraceContextPropagator() : new W3CBaggagePropagator(),
+  );
+  if (propagators.length === 0) return null;
+  return propagators.length === 1
+    ? (propagators[0] as TextMapPropagator)
+    : new CompositePropagator({ propagators });
+}
+
+/** Frees the global API registration, but only if it is still ours. */
+function unregister(provider: NodeTracerProvider): void {
+  const proxy = trace.getTracerProvider() as { getDelegate?: () => unknown };
+  if (proxy.getDelegate?.() !== provider) return;
+  trace.disable();
+  context.disable();
+  propagation.disable();
+}
+
+async function withDeadline(
+  work: Promise<void>,
+  timeoutMs: number,
+  what: string,
+  exportTimeoutMs: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TelemetryError('flush_timeout', `${what} did not finish within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  try {
+    await Promise.race([work, deadline]);
+  } catch (thrown) {
+    if (isTelemetryError(thrown)) throw thrown;
+    // The SDK rejects a flush with the list of processor errors.
+    const err: unknown = Array.isArray(thrown) && thrown.length === 1 ? thrown[0] : thrown;
+    throw new TelemetryError(
+      'export_failed',
+      `${what} failed: spans could not be exported (${(err as Error)?.message ?? String(err)}); export timeout ${exportTimeoutMs} ms`,
+      { cause: err },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function disabledHandle(config: TelemetryConfig): TelemetryHandle {
+  return Object.freeze({
+    enabled: false,
+    config,
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  });
+}

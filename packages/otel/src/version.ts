@@ -1,0 +1,5 @@
+declare const __AMAS_OTEL_VERSION__: string | undefined;
+
+/** The version of `@amas/otel`, written in at build time (`0.0.0-dev` when running from source). */
+export const VERSION: string =
+  typeof __AMAS_OTEL_VERSION__ === 'string' ? __AMAS_OTEL_VERSION__ : '0.0.0-dev';

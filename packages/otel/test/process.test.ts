@@ -1,0 +1,192 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type OtlpReceiver, startOtlpReceiver } from '../src/testing.js';
+
+// These tests run real Node.js processes against the built package (`@amas/otel/register` resolves to
+// dist through the package's own exports), as users run it: ESM with --import, CommonJS with --require.
+const root = join(import.meta.dirname, '..');
+const fixtures = join(import.meta.dirname, 'fixtures');
+
+interface Child {
+  proc: ChildProcess;
+  stderr: () => string;
+  firstLine: Promise<{ port: number }>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children: ChildProcess[] = [];
+let receiver: OtlpReceiver;
+
+beforeAll(() => {
+  if (!existsSync(join(root, 'dist', 'register.js'))) {
+    throw new Error('dist is missing: run `pnpm --filter @amas/otel build` before these tests');
+  }
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await receiver?.close();
+});
+
+function run(args: string[], env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, args, {
+    cwd: fixtures,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(proc);
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const firstLine = new Promise<{ port: number }>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
+    rl.once('line', (line) => resolve(JSON.parse(line) as { port: number }));
+    proc.once('exit', () => reject(new Error(`exited before printing its port:\n${stderr}`)));
+  });
+  firstLine.catch(() => {});
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, stderr: () => stderr, firstLine, exited };
+}
+
+async function hit(port: number, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/work/${i}`);
+    expect(await res.text()).toBe(`done ${i}`);
+  }
+}
+
+function otelEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    OTEL_SERVICE_NAME: 'fixture',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.baseUrl,
+    // Nothing is exported on a schedule during the test: every span must come from the flush at the end.
+    OTEL_BSP_SCHEDULE_DELAY: '60000',
+    ...extra,
+  };
+}
+
+describe('SIGTERM (node --import @amas/otel/register, ESM)', () => {
+  it('delivers every span of a service killed with SIGTERM, then ends by that signal as it would have', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(['--import', '@amas/otel/register', 'server.mjs'], otelEnv());
+    const { port } = await child.firstLine;
+    const n = 25;
+    await hit(port, n);
+    expect(receiver.spans).toHaveLength(0);
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(receiver.spans).toHaveLength(n);
+    expect(new Set(receiver.spans.map((s) => s.attributes['url.path']))).toEqual(
+      new Set(Array.from({ length: n }, (_, i) => `/work/${i}`)),
+    );
+    expect(child.stderr()).toMatch(/@amas\/otel: tracing on service\.name=fixture .*signals=SIGTERM,SIGINT/);
+  });
+
+  it('flushes and lets the application end by itself when it handles SIGTERM', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(
+      ['--import', '@amas/otel/register', 'server.mjs'],
+      otelEnv({ FIXTURE_SHUTDOWN: 'graceful' }),
+    );
+    const { port } = await child.firstLine;
+    await hit(port, 10);
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(receiver.spans).toHaveLength(10);
+  });
+
+  it('does not wait past its deadline when the collector does not answer', async () => {
+    receiver = await startOtlpReceiver();
+    const blackhole = await import('node:net').then(
+      ({ createServer }) =>
+        new Promise<import('node:net').Server>((resolve) => {
+          const s = createServer(() => {}).listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    );
+    try {
+      const { port: dead } = blackhole.address() as { port: number };
+      const child = run(
+        ['--import', '@amas/otel/register', 'server.mjs'],
+        otelEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}` }),
+      );
+      const { port } = await child.firstLine;
+      await hit(port, 3);
+      const started = Date.now();
+      child.proc.kill('SIGTERM');
+      expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+      // The default deadline is 5 s; generous bound for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(child.stderr()).toMatch(/flush failed/);
+    } finally {
+      blackhole.close();
+    }
+  });
+});
+
+describe('CommonJS (node --require @amas/otel/register)', () => {
+  it('auto-instruments http and express named in OTEL_NODE_ENABLED_INSTRUMENTATIONS, with one server span', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(
+      ['--require', '@amas/otel/register', 'server.cjs'],
+      otelEnv({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express' }),
+    );
+    const { port } = await child.firstLine;
+    await hit(port, 2);
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    const server = receiver.spans.filter((s) => s.kind === 2);
+    expect(server).toHaveLength(2);
+    expect(server[0]?.scope.name).toBe('@opentelemetry/instrumentation-http');
+    expect(server[0]?.name).toBe('GET /work/:n');
+    const express = receiver.spans.filter((s) => s.scope.name === '@opentelemetry/instrumentation-express');
+    expect(express.length).toBeGreaterThan(0);
+    expect(
+      express.every((s) => server.some((p) => p.spanId === s.parentSpanId || p.traceId === s.traceId)),
+    ).toBe(true);
+    expect(child.stderr()).not.toMatch(/warning/);
+  });
+});
+
+describe('ESM auto-instrumentation through the loader hook', () => {
+  it('instruments express imported by an ESM application started with --import', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(
+      ['--import', '@amas/otel/register', 'server.mjs'],
+      otelEnv({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,express' }),
+    );
+    const { port } = await child.firstLine;
+    await hit(port, 2);
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    expect(receiver.spans.filter((s) => s.kind === 2)).toHaveLength(2);
+    expect(receiver.spans.some((s) => s.scope.name === '@opentelemetry/instrumentation-express')).toBe(true);
+  });
+
+  it('warns, with the fix, when express was loaded before tracing started', async () => {
+    const child = run(['late-setup.mjs'], {});
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(child.stderr()).toMatch(
+      /warning: express was loaded before tracing started, so the "express" instrumentation cannot patch it.*node --import @amas\/otel\/register/,
+    );
+  });
+});
+
+describe('exit without shutdown', () => {
+  it('delivers the spans of a process that simply runs out of work (beforeExit)', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(['spans-then-exit.mjs'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.baseUrl,
+      FIXTURE_SPANS: '40',
+    });
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    expect(receiver.spans).toHaveLength(40);
+    expect(
+      receiver.spans.every((s) => s.name === 'job.step' && s.resource['service.name'] === 'batch-job'),
+    ).toBe(true);
+  });
+});
