@@ -15,6 +15,7 @@ import type {
   Decision,
   DecisionLogEvent,
   HealthStatus,
+  OpaResponse,
   Provenance,
   ToolAccessRequest,
   UnavailableCause,
@@ -185,7 +186,16 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         ticket.retryAfterMs,
       );
     }
-    const r = await client.evaluateJson(path, inputJson);
+    let r: OpaResponse;
+    try {
+      r = await client.evaluateJson(path, inputJson);
+    } catch (err) {
+      // A client that throws must still release a half-open probe, or the breaker would stay shut.
+      r = {
+        ok: false,
+        cause: { kind: 'malformed', message: err instanceof Error ? err.message : 'client error' },
+      };
+    }
     if (!r.ok) {
       if (r.cause.kind === 'http_error' && BREAKER_NEUTRAL_STATUS.has(r.cause.status ?? 0))
         breaker?.success();

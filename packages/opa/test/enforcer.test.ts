@@ -380,3 +380,34 @@ describe('enforcer: decision log and spans', () => {
     e.close();
   });
 });
+
+describe('enforcer: a client that throws', () => {
+  it('is a denial, and a throwing probe does not leave the breaker stuck', async () => {
+    let t = 0;
+    let calls = 0;
+    const client = {
+      options: {},
+      evaluate: async () => ({ ok: true as const, defined: true, result: true }),
+      evaluateJson: async () => {
+        calls++;
+        if (calls <= 2) throw new Error('boom');
+        return { ok: true as const, defined: true, result: true };
+      },
+      health: async () => ({ healthy: true }),
+      close: () => undefined,
+    };
+    const e = createEnforcer({
+      client: client as never,
+      breaker: { failureThreshold: 1, openMs: 100 },
+      cache: false,
+      now: () => t,
+    });
+    expect(await e.decide('x/y', {})).toMatchObject({ outcome: 'unavailable', cause: { kind: 'malformed' } });
+    expect(e.breakerState()).toBe('open');
+    t += 100;
+    expect(await e.decide('x/y', {})).toMatchObject({ outcome: 'unavailable' });
+    t += 100;
+    expect(await e.decide('x/y', {})).toMatchObject({ outcome: 'allow' });
+    expect(e.breakerState()).toBe('closed');
+  });
+});
