@@ -1,6 +1,11 @@
 /**
  * Every code a {@link OidcError} can carry. Codes are stable: they are part of the public API,
  * shown to operators and clients, and never renamed within a major version.
+ *
+ * @example
+ * ```ts
+ * const retryable: OidcErrorCode[] = ['jwks_unavailable', 'discovery_failed'];
+ * ```
  */
 export type OidcErrorCode =
   | 'token_missing'
@@ -12,13 +17,23 @@ export type OidcErrorCode =
   | 'audience_mismatch'
   | 'algorithm_not_allowed'
   | 'key_not_found'
+  | 'token_type_invalid'
   | 'claim_invalid'
   | 'insufficient_scope'
-  | 'request_invalid'
+  | 'invalid_request'
   | 'jwks_unavailable'
-  | 'discovery_failed';
+  | 'discovery_failed'
+  | 'config_invalid';
 
-/** The HTTP status each code maps to by default. */
+/**
+ * The HTTP status each code maps to by default: 400 `invalid_request`, 403 `insufficient_scope`,
+ * 503 for an outage of the key source, 500 `config_invalid` (thrown at start-up only), 401 otherwise.
+ *
+ * @example
+ * ```ts
+ * OidcErrorStatus.jwks_unavailable; // 503
+ * ```
+ */
 export const OidcErrorStatus: Readonly<Record<OidcErrorCode, number>> = Object.freeze({
   token_missing: 401,
   token_malformed: 401,
@@ -29,16 +44,25 @@ export const OidcErrorStatus: Readonly<Record<OidcErrorCode, number>> = Object.f
   audience_mismatch: 401,
   algorithm_not_allowed: 401,
   key_not_found: 401,
+  token_type_invalid: 401,
   claim_invalid: 401,
   insufficient_scope: 403,
-  request_invalid: 400,
+  invalid_request: 400,
   jwks_unavailable: 503,
   discovery_failed: 503,
+  config_invalid: 500,
 });
 
 const BRAND = Symbol.for('@amas/oidc/error');
 
-/** Options of the {@link OidcError} constructor. */
+/**
+ * Options of the {@link OidcError} constructor.
+ *
+ * @example
+ * ```ts
+ * new OidcError('token_expired', 'The token has expired.', { headers: { 'WWW-Authenticate': 'Bearer' } });
+ * ```
+ */
 export interface OidcErrorOptions {
   /** HTTP status; defaults to the status of the code. */
   status?: number;

@@ -1,0 +1,415 @@
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type CryptoKey, jwtVerify } from 'jose';
+import { extractToken } from './bearer.js';
+import { authError, type ChallengeContext } from './challenge.js';
+import type { RemoteContext } from './discovery.js';
+import { isOidcError, type OidcError, OidcErrorStatus } from './errors.js';
+import { createKeySource, type KeySource } from './jwks.js';
+import { importFor } from './keys.js';
+import {
+  type ResolvedConfig,
+  type ResolvedIssuer,
+  resolveOptions,
+  resolveResolverAnswer,
+} from './options.js';
+import { buildPrincipal } from './principal.js';
+import { type ParsedToken, parseToken } from './token.js';
+import { TokenCache } from './token-cache.js';
+import type {
+  IssuerHealth,
+  JwtClaims,
+  Principal,
+  RequestLike,
+  Verifier,
+  VerifierHealth,
+  VerifierOptions,
+  VerifyRequestOptions,
+} from './types.js';
+
+interface IssuerEntry {
+  readonly config: ResolvedIssuer;
+  readonly source: KeySource;
+}
+
+interface CacheEntry<TClaims> {
+  readonly principal: Principal<TClaims>;
+  readonly exp: number | undefined;
+  readonly nbf: number | undefined;
+  readonly iat: number | undefined;
+  readonly expiresAtMs: number;
+  readonly source: KeySource;
+  readonly keyId: string;
+}
+
+const REGISTERED_STRINGS = ['sub', 'jti', 'client_id', 'azp', 'scope'] as const;
+const SAFE_ATTRIBUTE = /^[\x21-\x7e]{1,128}$/;
+
+const MESSAGES = {
+  token_expired: 'The token has expired.',
+  token_not_yet_valid: 'The token is not valid yet.',
+  issuer_mismatch: 'The token issuer is not allowed.',
+  audience_mismatch: 'The token is not meant for this audience.',
+  algorithm_not_allowed: 'The token algorithm is not allowed.',
+  signature_invalid: 'The token signature is invalid.',
+  token_type_invalid: 'The token is not a JWT access token (typ at+jwt).',
+  token_malformed: 'The token is malformed.',
+  claim_invalid: 'A claim of the token is missing or invalid.',
+} as const;
+
+/** Maps a jose error to a code of this package, without reusing jose's message (it may quote input). */
+function fromJose(err: unknown, ctx: ChallengeContext, knownClaims: ReadonlySet<string>): OidcError {
+  const e = err as { code?: string; claim?: string; reason?: string };
+  const withCause = { ...ctx, cause: err };
+  switch (e.code) {
+    case 'ERR_JWT_EXPIRED':
+      return authError('token_expired', MESSAGES.token_expired, withCause);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (e.claim === 'iss') return authError('issuer_mismatch', MESSAGES.issuer_mismatch, withCause);
+      if (e.claim === 'aud') return authError('audience_mismatch', MESSAGES.audience_mismatch, withCause);
+      if (e.claim === 'typ') return authError('token_type_invalid', MESSAGES.token_type_invalid, withCause);
+      if ((e.claim === 'nbf' || e.claim === 'iat') && e.reason === 'check_failed') {
+        return authError('token_not_yet_valid', MESSAGES.token_not_yet_valid, withCause);
+      }
+      return authError(
+        'claim_invalid',
+        e.claim && knownClaims.has(e.claim)
+          ? `The "${e.claim}" claim is missing or invalid.`
+          : MESSAGES.claim_invalid,
+        withCause,
+      );
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, withCause);
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return authError('token_malformed', MESSAGES.token_malformed, withCause);
+    default:
+      return authError('signature_invalid', MESSAGES.signature_invalid, withCause);
+  }
+}
+
+/**
+ * Creates a verifier of OIDC/JWT bearer access tokens: the framework-free core of `@amas/oidc`.
+ * Options are validated here, once; a mistake throws {@link OidcError} `config_invalid` naming the
+ * option. The verifier keeps the JWKS of each issuer and the verified-token cache; nothing is
+ * fetched until {@link Verifier.warmUp} or the first token of an allowed issuer.
+ *
+ * @example
+ * ```ts
+ * import { createVerifier } from '@amas/oidc';
+ *
+ * const verifier = createVerifier({
+ *   issuer: 'https://login.example.com/',
+ *   audience: 'https://api.example.com',
+ * });
+ * await verifier.warmUp();
+ * const principal = await verifier.verifyRequest({ headers: req.headers });
+ * console.log(principal.subject, principal.scopes);
+ * ```
+ */
+export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TClaims>): Verifier<TClaims> {
+  const config: ResolvedConfig = resolveOptions(options as VerifierOptions<unknown>);
+  const tracer = trace.getTracer('@amas/oidc');
+  const controller = new AbortController();
+  const remote: RemoteContext = { config, signal: controller.signal };
+  const ctx: ChallengeContext = { realm: config.realm };
+  const knownClaims = new Set<string>([
+    ...config.requiredClaims,
+    ...Object.keys(config.claimValidators),
+    'iss',
+    'aud',
+    'exp',
+    'nbf',
+    'iat',
+    ...REGISTERED_STRINGS,
+  ]);
+  const tolerance = config.clockTolerance;
+  const typ = config.profile === 'rfc9068' ? 'at+jwt' : undefined;
+
+  const configured = new Map<string, IssuerEntry>();
+  for (const issuer of config.issuers) {
+    configured.set(issuer.issuer, { config: issuer, source: createKeySource(issuer, remote, tracer) });
+  }
+  const resolved = new Map<string, IssuerEntry>();
+  const resolving = new Map<string, Promise<IssuerEntry | undefined>>();
+  const cache = config.cache ? new TokenCache<CacheEntry<TClaims>>(config.cache.maxEntries) : undefined;
+  const maxAgeMs = config.cache ? config.cache.maxAge * 1000 : 0;
+  let closed = false;
+
+  const closedError = () =>
+    authError('jwks_unavailable', 'The verifier is closed.', { ...ctx, retryAfter: config.jwks.cooldown });
+
+  async function lookupIssuer(iss: string): Promise<IssuerEntry> {
+    const fixed = configured.get(iss);
+    if (fixed) return fixed;
+    const resolver = config.resolver;
+    if (!resolver) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
+    const known = resolved.get(iss);
+    if (known) {
+      resolved.delete(iss);
+      resolved.set(iss, known);
+      return known;
+    }
+    let pending = resolving.get(iss);
+    if (!pending) {
+      pending = (async () => {
+        let answer: ResolvedIssuer | undefined;
+        try {
+          answer = resolveResolverAnswer(iss, await resolver(iss), config);
+        } catch (cause) {
+          throw authError('discovery_failed', 'The issuer could not be resolved.', { ...ctx, cause });
+        }
+        if (!answer) return undefined;
+        const entry = { config: answer, source: createKeySource(answer, remote, tracer) };
+        if (resolved.size >= config.maxIssuers) {
+          const oldest = resolved.keys().next();
+          if (!oldest.done) resolved.delete(oldest.value);
+        }
+        resolved.set(iss, entry);
+        return entry;
+      })().finally(() => resolving.delete(iss));
+      resolving.set(iss, pending);
+    }
+    const entry = await pending;
+    if (!entry) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
+    return entry;
+  }
+
+  function checkCachedTimes(entry: CacheEntry<TClaims>, nowMs: number, token: string): void {
+    const now = Math.floor(nowMs / 1000);
+    if (entry.exp !== undefined && entry.exp <= now - tolerance) {
+      cache?.delete(token);
+      throw authError('token_expired', MESSAGES.token_expired, ctx);
+    }
+    if (entry.nbf !== undefined && entry.nbf > now + tolerance) {
+      throw authError('token_not_yet_valid', MESSAGES.token_not_yet_valid, ctx);
+    }
+    if (config.maxTokenAge !== undefined && entry.iat !== undefined) {
+      if (now - entry.iat - tolerance > config.maxTokenAge) {
+        cache?.delete(token);
+        throw authError('token_expired', MESSAGES.token_expired, ctx);
+      }
+    }
+  }
+
+  async function validateClaims(payload: JwtClaims): Promise<TClaims> {
+    for (const name of ['exp', 'nbf', 'iat'] as const) {
+      if (payload[name] !== undefined && !Number.isFinite(payload[name])) {
+        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
+      }
+    }
+    for (const name of REGISTERED_STRINGS) {
+      if (payload[name] !== undefined && typeof payload[name] !== 'string') {
+        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
+      }
+    }
+    for (const [name, validate] of Object.entries(config.claimValidators)) {
+      let ok = false;
+      try {
+        ok = (await validate(Object.hasOwn(payload, name) ? payload[name] : undefined, payload)) === true;
+      } catch (cause) {
+        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, { ...ctx, cause });
+      }
+      if (!ok) throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
+    }
+    const schema = config.claimsSchema;
+    if (!schema) return payload as TClaims;
+    let result: Awaited<ReturnType<(typeof schema)['~standard']['validate']>>;
+    try {
+      result = await schema['~standard'].validate(payload);
+    } catch (cause) {
+      throw authError('claim_invalid', 'The token claims do not match the expected schema.', {
+        ...ctx,
+        cause,
+      });
+    }
+    if (result.issues) {
+      throw authError('claim_invalid', 'The token claims do not match the expected schema.', {
+        ...ctx,
+        cause: result.issues,
+      });
+    }
+    return result.value as TClaims;
+  }
+
+  async function verifyWithKeys(token: string, parsed: ParsedToken, issuer: IssuerEntry) {
+    const { source } = issuer;
+    const { alg, kid } = parsed;
+    if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
+    const keys = await source.keysFor(alg, kid);
+    // Without a kid, trying every key would multiply the work an attacker causes per request.
+    if (kid === undefined && keys.length > 1) {
+      throw authError('key_not_found', 'The token has no kid and several keys of the issuer match.', ctx);
+    }
+    // Discovery may have narrowed the algorithms while the keys were fetched.
+    if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
+    let failure: unknown;
+    for (const key of keys) {
+      let cryptoKey: CryptoKey;
+      try {
+        cryptoKey = await importFor(key, alg);
+      } catch (cause) {
+        failure = cause;
+        continue;
+      }
+      try {
+        const { payload } = await jwtVerify(token, cryptoKey, {
+          algorithms: [alg],
+          issuer: issuer.config.issuer,
+          audience: issuer.config.audience as string[],
+          clockTolerance: tolerance,
+          maxTokenAge: config.maxTokenAge,
+          requiredClaims: config.requiredClaims as string[],
+          typ,
+        });
+        return { payload: payload as JwtClaims, keyId: key.id };
+      } catch (err) {
+        failure = err;
+        if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
+      }
+    }
+    throw fromJose(failure, ctx, knownClaims);
+  }
+
+  async function verifyToken(token: string, span: Span): Promise<Principal<TClaims>> {
+    if (closed) throw closedError();
+    if (cache && typeof token === 'string' && token.length <= config.maxTokenLength) {
+      const hit = cache.get(token);
+      if (hit) {
+        const nowMs = Date.now();
+        if (nowMs < hit.expiresAtMs && hit.source.usable(hit.keyId, nowMs)) {
+          span.setAttributes({
+            'amas.oidc.cache': 'hit',
+            'amas.oidc.issuer': hit.principal.issuer,
+            'amas.oidc.algorithm': hit.principal.header.alg,
+          });
+          if (hit.principal.header.kid !== undefined)
+            span.setAttribute('amas.oidc.kid', hit.principal.header.kid);
+          checkCachedTimes(hit, nowMs, token);
+          return hit.principal;
+        }
+        cache.delete(token);
+      }
+    }
+    span.setAttribute('amas.oidc.cache', cache ? 'miss' : 'off');
+    const parsed = parseToken(token, config.maxTokenLength, ctx);
+    span.setAttribute('amas.oidc.algorithm', SAFE_ATTRIBUTE.test(parsed.alg) ? parsed.alg : 'invalid');
+    if (parsed.kid !== undefined && SAFE_ATTRIBUTE.test(parsed.kid))
+      span.setAttribute('amas.oidc.kid', parsed.kid);
+    const issuer = await lookupIssuer(parsed.iss);
+    span.setAttribute('amas.oidc.issuer', issuer.config.issuer);
+    const { payload, keyId } = await verifyWithKeys(token, parsed, issuer);
+    const claims = await validateClaims(payload);
+    const header = Object.freeze({
+      alg: parsed.alg,
+      ...(parsed.kid === undefined ? {} : { kid: parsed.kid }),
+      ...(parsed.typ === undefined ? {} : { typ: parsed.typ }),
+    });
+    const principal = buildPrincipal<TClaims>(payload, claims, header);
+    if (cache && !closed) {
+      const nowMs = Date.now();
+      const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
+      const expiresAtMs = Math.min(
+        exp === undefined ? Number.POSITIVE_INFINITY : (exp + tolerance) * 1000,
+        nowMs + maxAgeMs,
+      );
+      cache.set(token, {
+        principal,
+        exp,
+        nbf: typeof payload.nbf === 'number' ? payload.nbf : undefined,
+        iat: typeof payload.iat === 'number' ? payload.iat : undefined,
+        expiresAtMs,
+        source: issuer.source,
+        keyId,
+      });
+    }
+    return principal;
+  }
+
+  function verify(token: string): Promise<Principal<TClaims>> {
+    return tracer.startActiveSpan('amas.oidc.verify', async (span) => {
+      try {
+        const principal = await verifyToken(token, span);
+        span.setAttribute('amas.oidc.outcome', 'ok');
+        return principal;
+      } catch (err) {
+        const error = isOidcError(err)
+          ? err
+          : authError('signature_invalid', MESSAGES.signature_invalid, { ...ctx, cause: err });
+        span.setAttribute('amas.oidc.outcome', error.code);
+        if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  async function verifyRequest(
+    request: RequestLike,
+    opts: VerifyRequestOptions = {},
+  ): Promise<Principal<TClaims> | undefined> {
+    if (typeof request !== 'object' || request === null || typeof request.headers !== 'object') {
+      throw authError('invalid_request', 'The request has no headers.', ctx);
+    }
+    const token = extractToken(request, config);
+    if (token === undefined) {
+      if (opts.optional) return undefined;
+      throw authError('token_missing', 'No bearer token was presented.', ctx);
+    }
+    return verify(token);
+  }
+
+  function entries(): IssuerEntry[] {
+    return [...configured.values(), ...resolved.values()];
+  }
+
+  function health(): VerifierHealth {
+    const issuers: IssuerHealth[] = entries().map((e) => e.source.health());
+    const statuses = new Set(issuers.map((i) => i.status));
+    const status: VerifierHealth['status'] =
+      closed || statuses.has('down')
+        ? 'down'
+        : statuses.has('cold')
+          ? 'starting'
+          : statuses.has('stale') || issuers.some((i) => i.lastError)
+            ? 'degraded'
+            : 'ok';
+    return Object.freeze({
+      ready: status === 'ok' || status === 'degraded',
+      status,
+      issuers: Object.freeze(issuers),
+    });
+  }
+
+  async function warmUp(): Promise<VerifierHealth> {
+    if (closed) throw closedError();
+    const results = await Promise.allSettled([...configured.values()].map((e) => e.source.warmUp()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      const reason: unknown = failed.reason;
+      if (isOidcError(reason) && OidcErrorStatus[reason.code] === 503) throw reason;
+      throw authError('jwks_unavailable', 'The signing keys of the issuer are unavailable.', {
+        ...ctx,
+        retryAfter: config.jwks.cooldown,
+        cause: reason,
+      });
+    }
+    return health();
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    controller.abort();
+    cache?.clear();
+    resolved.clear();
+  }
+
+  return Object.freeze({
+    verify,
+    verifyRequest: verifyRequest as Verifier<TClaims>['verifyRequest'],
+    warmUp,
+    health,
+    close,
+  });
+}
