@@ -69,7 +69,10 @@ describe('spans', () => {
     const verifier = createVerifier(idp.verifierOptions());
     await verifier.verify(await idp.mint({}, { expiresIn: -60 })).catch(() => {});
     const [span] = recorder.spans('amas.oidc.verify');
-    expect(span?.attributes).toMatchObject({ 'amas.oidc.issuer': idp.issuer, 'amas.oidc.outcome': 'token_expired' });
+    expect(span?.attributes).toMatchObject({
+      'amas.oidc.issuer': idp.issuer,
+      'amas.oidc.outcome': 'token_expired',
+    });
     await verifier.close();
   });
 
