@@ -23,6 +23,56 @@ export interface GuardOptions<Req> {
   readonly approval?: (req: Req) => { readonly id: string } | undefined;
   /** Check JSON answers against the tool's output schema before they leave (default true). */
   readonly validateOutput?: boolean;
+  /**
+   * Spend the budgets here (default true). With `false` the guard only checks that they have room, lets
+   * a call that awaits a human approval through to your policy step, and leaves the spending (and the
+   * final approval check, and the output check) to `spendBudget()` placed after that step.
+   */
+  readonly spend?: boolean;
+}
+
+/** Options of `spendBudget()`, the second half of a guard created with `spend: false`. */
+export interface SpendOptions<Req> {
+  /** A human approval your policy step verified for this very call (for example from `@amas/opa`). */
+  readonly approval?: (req: Req) => { readonly id: string } | undefined;
+  /** Check JSON answers against the tool's output schema before they leave (default true). */
+  readonly validateOutput?: boolean;
+}
+
+const PENDING = Symbol.for('@amas/contracts/pending-action');
+
+/** Keeps the action a `spend: false` guard checked, for `spendBudget()` later on the same request. */
+export function keepAction(holder: object, action: Action): void {
+  Object.defineProperty(holder, PENDING, { value: action, configurable: true });
+}
+
+/** Takes the action a `spend: false` guard kept (once). */
+export function takeAction(holder: object): Action | undefined {
+  const action = (holder as Record<symbol, Action | undefined>)[PENDING];
+  if (action !== undefined) delete (holder as Record<symbol, unknown>)[PENDING];
+  return action;
+}
+
+/** The answer when `spendBudget()` finds no action: a wiring mistake, and the call must not run. */
+export function missingGuard(): ReturnType<typeof denial> {
+  return {
+    status: 500,
+    headers: {},
+    body: {
+      error: 'config_invalid',
+      message: 'spendBudget() needs enforceContract({ spend: false }) before it',
+    },
+  };
+}
+
+/** Adds a verified approval to the kept action; a throwing reader adds none. */
+export function withApproval<Req>(action: Action, req: Req, o: SpendOptions<Req>): Action {
+  try {
+    const approval = o.approval?.(req);
+    return approval === undefined ? action : { ...action, approval };
+  } catch {
+    return action;
+  }
 }
 
 const fn = (name: string) =>
@@ -36,6 +86,12 @@ const optionsSchema = z.strictObject({
   session: fn('session').optional(),
   approval: fn('approval').optional(),
   validateOutput: z.boolean('validateOutput must be a boolean').optional(),
+  spend: z.boolean('spend must be a boolean').optional(),
+});
+
+const spendSchema = z.strictObject({
+  approval: fn('approval').optional(),
+  validateOutput: z.boolean('validateOutput must be a boolean').optional(),
 });
 
 /** Validates adapter options once, at the factory. */
@@ -46,7 +102,7 @@ export function checkGuardOptions(name: string, registry: Registry, options: unk
       `${name}: the first argument must be a registry from createRegistry()`,
     );
   }
-  const r = optionsSchema.safeParse(options);
+  const r = (name === 'spendBudget' ? spendSchema : optionsSchema).safeParse(options);
   if (!r.success) throw new ContractError('config_invalid', `${name}: ${z.prettifyError(r.error)}`);
 }
 

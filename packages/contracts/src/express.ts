@@ -5,13 +5,18 @@ import {
   type GuardOptions,
   hasOutputSchema,
   isJsonBody,
+  keepAction,
+  missingGuard,
   readAction,
+  type SpendOptions,
+  takeAction,
+  withApproval,
 } from './adapter.js';
 import { isContractError } from './errors.js';
 import type { Registry } from './registry.js';
 import type { OutputVerdict, Verdict } from './types.js';
 
-export type { GuardOptions } from './adapter.js';
+export type { GuardOptions, SpendOptions } from './adapter.js';
 
 type Amas = { amas?: { auth?: { subject?: unknown }; contracts?: Verdict; contractsOutput?: OutputVerdict } };
 
@@ -49,9 +54,46 @@ export function enforceContract(registry: Registry, options: GuardOptions<Reques
     input: (req: Request) => req.body,
     principal: (req: Request) => (req as Request & Amas).amas?.auth?.subject,
   };
+  const spend = o.spend !== false;
   return (req, res, next) => {
     const action = readAction(req, o, defaults);
-    void registry.check(action).then((verdict) => {
+    void registry.check(action, { spend }).then((verdict) => {
+      const r = req as Request & Amas;
+      r.amas = { ...r.amas, contracts: verdict };
+      if (!spend && (verdict.allowed || verdict.code === 'approval_required')) {
+        keepAction(req, action);
+        return next();
+      }
+      if (!verdict.allowed) return send(res, denial(verdict));
+      if (o.validateOutput !== false) guardOutput(registry, r, res, verdict.role, verdict.tool);
+      next();
+    }, next);
+  };
+}
+
+/**
+ * The second half of `enforceContract(registry, { spend: false })`, placed after your policy step (for
+ * example `@amas/opa`'s guard): checks the same action again, with the approval your policy step
+ * verified, and spends its budgets atomically. Answers 403 `approval_required` when the tool still needs
+ * an approval, 429 when another caller took the last room meanwhile, 503 when the store is down, and 500
+ * `config_invalid` when no `spend: false` guard ran before it. Then checks the output like the guard.
+ *
+ * @example
+ * ```ts
+ * app.post('/v1/agents/:role/tools/:tool', authenticate(verifier), express.json(),
+ *   enforceContract(registry, { role: (req) => req.params.role, spend: false }),
+ *   authorize(enforcer),
+ *   spendBudget(registry, { approval: (req) => req.amas?.opa?.approval }),
+ *   runTool);
+ * ```
+ */
+export function spendBudget(registry: Registry, options: SpendOptions<Request> = {}): RequestHandler {
+  checkGuardOptions('spendBudget', registry, options);
+  const o = Object.freeze({ ...options });
+  return (req, res, next) => {
+    const kept = takeAction(req);
+    if (!kept) return send(res, missingGuard());
+    void registry.check(withApproval(kept, req, o)).then((verdict) => {
       const r = req as Request & Amas;
       r.amas = { ...r.amas, contracts: verdict };
       if (!verdict.allowed) return send(res, denial(verdict));

@@ -5,12 +5,17 @@ import {
   type GuardOptions,
   hasOutputSchema,
   isJsonBody,
+  keepAction,
+  missingGuard,
   readAction,
+  type SpendOptions,
+  takeAction,
+  withApproval,
 } from './adapter.js';
 import { isContractError } from './errors.js';
 import type { Registry } from './registry.js';
 
-export type { GuardOptions } from './adapter.js';
+export type { GuardOptions, SpendOptions } from './adapter.js';
 
 function respond(ctx: Context, answer: ReturnType<typeof denial>): void {
   ctx.status = answer.status;
@@ -48,25 +53,65 @@ export function enforceContract(registry: Registry, options: GuardOptions<Contex
     input: (ctx: Context) => (ctx.request as { body?: unknown }).body,
     principal: (ctx: Context) => ctx.state?.amas?.auth?.subject,
   };
+  const spend = o.spend !== false;
   return async (ctx, next) => {
-    const verdict = await registry.check(readAction(ctx, o, defaults));
+    const action = readAction(ctx, o, defaults);
+    const verdict = await registry.check(action, { spend });
+    ctx.state.amas = { ...ctx.state.amas, contracts: verdict };
+    if (!spend && (verdict.allowed || verdict.code === 'approval_required')) {
+      keepAction(ctx, action);
+      return next();
+    }
+    if (!verdict.allowed) return respond(ctx, denial(verdict));
+    await next();
+    if (o.validateOutput !== false) checkAnswer(registry, ctx, verdict.role, verdict.tool);
+  };
+}
+
+/** Checks a 2xx answer against the tool's output schema, replacing it with 502 when it does not match. */
+function checkAnswer(registry: Registry, ctx: Context, role: string, tool: string): void {
+  if (ctx.status < 200 || ctx.status >= 300) return;
+  if (!isJsonBody(ctx.body)) {
+    if (hasOutputSchema(registry, role, tool)) {
+      respond(
+        ctx,
+        denial({ allowed: false, code: 'output_invalid', message: 'the output is not JSON', role, tool }),
+      );
+    }
+    return;
+  }
+  const v = registry.checkOutput({ role, tool, output: ctx.body });
+  ctx.state.amas.contractsOutput = v;
+  if (!v.allowed) respond(ctx, denial(v));
+}
+
+/**
+ * The second half of `enforceContract(registry, { spend: false })`, placed after your policy step (for
+ * example `@amas/opa`'s guard): checks the same action again, with the approval your policy step
+ * verified, and spends its budgets atomically. Answers 403 `approval_required` when the tool still needs
+ * an approval, 429 when another caller took the last room meanwhile, 503 when the store is down, and 500
+ * `config_invalid` when no `spend: false` guard ran before it. Then checks the output like the guard.
+ *
+ * @example
+ * ```ts
+ * router.post('/v1/agents/:role/tools/:tool',
+ *   enforceContract(registry, { role: (ctx) => ctx.params.role, spend: false }),
+ *   authorize(enforcer),
+ *   spendBudget(registry, { approval: (ctx) => ctx.state.amas?.opa?.approval }),
+ *   runTool);
+ * ```
+ */
+export function spendBudget(registry: Registry, options: SpendOptions<Context> = {}): Middleware {
+  checkGuardOptions('spendBudget', registry, options);
+  const o = Object.freeze({ ...options });
+  return async (ctx, next) => {
+    const kept = takeAction(ctx);
+    if (!kept) return respond(ctx, missingGuard());
+    const verdict = await registry.check(withApproval(kept, ctx, o));
     ctx.state.amas = { ...ctx.state.amas, contracts: verdict };
     if (!verdict.allowed) return respond(ctx, denial(verdict));
     await next();
-    if (o.validateOutput === false || ctx.status < 200 || ctx.status >= 300) return;
-    const { role, tool } = verdict;
-    if (!isJsonBody(ctx.body)) {
-      if (hasOutputSchema(registry, role, tool)) {
-        respond(
-          ctx,
-          denial({ allowed: false, code: 'output_invalid', message: 'the output is not JSON', role, tool }),
-        );
-      }
-      return;
-    }
-    const v = registry.checkOutput({ role, tool, output: ctx.body });
-    ctx.state.amas.contractsOutput = v;
-    if (!v.allowed) respond(ctx, denial(v));
+    if (o.validateOutput !== false) checkAnswer(registry, ctx, verdict.role, verdict.tool);
   };
 }
 

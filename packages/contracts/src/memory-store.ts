@@ -60,22 +60,33 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
     }
   };
 
+  /** The first request without room, or undefined; fills `found` with the live counters when given. */
+  const probe = (requests: readonly BudgetRequest[], t: number, found?: (Counter | undefined)[]) => {
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i]!;
+      const window = Math.floor(t / r.windowMs);
+      const c = buckets.get(r.bucket)?.get(r.subject);
+      const used = c !== undefined && c.window === window ? c.used : 0;
+      if (used + r.cost > r.limit) {
+        return { ok: false, index: i, used, resetInMs: (window + 1) * r.windowMs - t } as const;
+      }
+      if (found) found[i] = c;
+    }
+    return undefined;
+  };
+
   return {
+    peek(requests: readonly BudgetRequest[]): BudgetOutcome {
+      return probe(requests, now()) ?? OK;
+    },
     consume(requests: readonly BudgetRequest[]): BudgetOutcome {
       const t = now();
       const n = requests.length;
       const found: (Counter | undefined)[] = new Array(n);
+      const full = probe(requests, t, found);
+      if (full) return full;
       let fresh = 0;
-      for (let i = 0; i < n; i++) {
-        const r = requests[i]!;
-        const window = Math.floor(t / r.windowMs);
-        const c = buckets.get(r.bucket)?.get(r.subject);
-        const used = c !== undefined && c.window === window ? c.used : 0;
-        if (used + r.cost > r.limit)
-          return { ok: false, index: i, used, resetInMs: (window + 1) * r.windowMs - t };
-        found[i] = c;
-        if (c === undefined) fresh++;
-      }
+      for (let i = 0; i < n; i++) if (found[i] === undefined) fresh++;
       if (fresh > 0 && size + fresh > maxKeys) {
         sweep(t);
         if (size + fresh > maxKeys) throw new Error(`memory budget store is full (${maxKeys} counters)`);

@@ -23,7 +23,8 @@ const optionsSchema = z.strictObject({
   prefix: z.string().max(200, 'prefix must be at most 200 characters').optional(),
 });
 
-// Atomic across every counter of one check: first every counter is tested, then all are spent, or none.
+// Atomic across every counter of one check: first every counter is tested, then all are spent, or none
+// (ARGV[1] = 1), or none at all when only asked whether they have room (ARGV[1] = 0).
 // Time comes from Redis, so replicas with skewed clocks still share one window; keys expire at its end.
 const SCRIPT = `
 local t = redis.call('TIME')
@@ -32,9 +33,9 @@ local n = #KEYS
 local windows = {}
 local used = {}
 for i = 1, n do
-  local cost = tonumber(ARGV[3 * i - 2])
-  local limit = tonumber(ARGV[3 * i - 1])
-  local win = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i - 1])
+  local limit = tonumber(ARGV[3 * i])
+  local win = tonumber(ARGV[3 * i + 1])
   local w = math.floor(now / win)
   local cur = redis.call('HMGET', KEYS[i], 'w', 'n')
   local u = 0
@@ -45,9 +46,10 @@ for i = 1, n do
   windows[i] = w
   used[i] = u
 end
+if ARGV[1] ~= '1' then return {1} end
 for i = 1, n do
-  local win = tonumber(ARGV[3 * i])
-  redis.call('HSET', KEYS[i], 'w', windows[i], 'n', used[i] + tonumber(ARGV[3 * i - 2]))
+  local win = tonumber(ARGV[3 * i + 1])
+  redis.call('HSET', KEYS[i], 'w', windows[i], 'n', used[i] + tonumber(ARGV[3 * i - 1]))
   redis.call('PEXPIREAT', KEYS[i], (windows[i] + 1) * win)
 end
 return {1}
@@ -89,19 +91,23 @@ export function createRedisBudgetStore(options: RedisBudgetStoreOptions): Budget
   const { client } = options;
   const prefix = options.prefix ?? 'amas:contracts:';
 
+  const run = async (spend: boolean, requests: readonly BudgetRequest[]): Promise<BudgetOutcome> => {
+    const args: (string | number)[] = [];
+    for (const r of requests) args.push(prefix + r.key);
+    args.push(spend ? 1 : 0);
+    for (const r of requests) args.push(r.cost, r.limit, r.windowMs);
+    let reply: unknown;
+    try {
+      reply = await client.evalsha(SHA, requests.length, ...args);
+    } catch (err) {
+      if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
+      reply = await client.eval(SCRIPT, requests.length, ...args);
+    }
+    return outcome(reply);
+  };
+
   return {
-    async consume(requests: readonly BudgetRequest[]): Promise<BudgetOutcome> {
-      const args: (string | number)[] = [];
-      for (const r of requests) args.push(prefix + r.key);
-      for (const r of requests) args.push(r.cost, r.limit, r.windowMs);
-      let reply: unknown;
-      try {
-        reply = await client.evalsha(SHA, requests.length, ...args);
-      } catch (err) {
-        if (!/NOSCRIPT/.test(String((err as Error)?.message))) throw err;
-        reply = await client.eval(SCRIPT, requests.length, ...args);
-      }
-      return outcome(reply);
-    },
+    consume: (requests: readonly BudgetRequest[]) => run(true, requests),
+    peek: (requests: readonly BudgetRequest[]) => run(false, requests),
   };
 }

@@ -15,6 +15,7 @@ import type {
   BudgetOutcome,
   BudgetRequest,
   BudgetStore,
+  CheckOptions,
   Contract,
   DeniedVerdict,
   DenyCode,
@@ -49,9 +50,10 @@ export interface RegistryOptions {
 export interface Registry {
   /**
    * Checks an action. Never throws and never rejects: every problem is a denied verdict with a stable
-   * code. When allowed, the action's budgets have been spent (atomically, all or none).
+   * code. When allowed, the action's budgets have been spent (atomically, all or none), unless
+   * `{ spend: false }` asked only whether they have room (see {@link CheckOptions}).
    */
-  check(action: Action): Promise<Verdict>;
+  check(action: Action, options?: CheckOptions): Promise<Verdict>;
   /** Checks a tool's output against its output schema. Spends nothing. Never throws. */
   checkOutput(call: {
     readonly role: string;
@@ -71,8 +73,12 @@ const optionsSchema = z.strictObject({
   paths: z.array(z.string(), 'paths must be an array of file or directory names').optional(),
   store: z
     .custom<BudgetStore>(
-      (v) => typeof v === 'object' && v !== null && typeof (v as BudgetStore).consume === 'function',
-      'store must be a BudgetStore (an object with consume())',
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        typeof (v as BudgetStore).consume === 'function' &&
+        typeof (v as BudgetStore).peek === 'function',
+      'store must be a BudgetStore (an object with consume() and peek())',
     )
     .optional(),
   budgetTimeoutMs: z.int().min(1, 'budgetTimeoutMs must be at least 1').max(60_000).optional(),
@@ -281,7 +287,7 @@ export function createRegistry(options: RegistryOptions): Registry {
       ? undefined
       : { path: `/${name}`, message: `${name} must be a non-empty string of at most ${MAX_ID} characters` };
 
-  const decide = (action: Action): Verdict | Promise<Verdict> => {
+  const decide = (action: Action, spend: boolean): Verdict | Promise<Verdict> => {
     if (typeof action !== 'object' || action === null) {
       return deny('action_invalid', 'the action must be an object', { role: '', tool: '' });
     }
@@ -309,16 +315,19 @@ export function createRegistry(options: RegistryOptions): Registry {
       return deny('input_invalid', errors[0]?.message ?? 'the input is invalid', action, { version, errors });
     }
 
-    const approved = tool.needsApproval(input);
-    if (approved && action.approval === undefined) {
-      return deny('approval_required', 'a human must approve this call', action, {
-        version,
-        approval: tool.approval!,
-      });
-    }
-
-    if (tool.budgets.length === 0)
-      return approved ? { ...tool.allowed, approval: { id: action.approval!.id } } : tool.allowed;
+    // A call that still needs an approval is answered only after its budgets are known to have room,
+    // so that no human is asked to approve a call that could not run; nothing is spent for it.
+    const needsApproval = tool.needsApproval(input);
+    const awaitingApproval = needsApproval && action.approval === undefined;
+    const pass: Verdict = awaitingApproval
+      ? deny('approval_required', 'a human must approve this call', action, {
+          version,
+          approval: tool.approval!,
+        })
+      : needsApproval
+        ? { ...tool.allowed, approval: { id: action.approval!.id } }
+        : tool.allowed;
+    if (tool.budgets.length === 0) return pass;
     const requests: BudgetRequest[] = [];
     const used: CompiledBudget[] = [];
     for (const cb of tool.budgets) {
@@ -347,17 +356,14 @@ export function createRegistry(options: RegistryOptions): Registry {
       used.push(cb);
     }
 
-    const allowed: Verdict = approved
-      ? { ...tool.allowed, approval: { id: action.approval!.id } }
-      : tool.allowed;
-    if (requests.length === 0) return allowed;
+    if (requests.length === 0) return pass;
 
     const unavailable = (): Verdict =>
       deny('budget_store_unavailable', 'the budget store did not answer; try again later', action, {
         version,
       });
     const settle = (o: BudgetOutcome): Verdict => {
-      if (o?.ok === true) return allowed;
+      if (o?.ok === true) return pass;
       // A store that answers something else is broken: deny as if it were down.
       const cb = o?.ok === false && Number.isInteger(o.index) ? used[o.index] : undefined;
       if (!cb || !Number.isFinite(o.used) || !Number.isFinite(o.resetInMs)) return unavailable();
@@ -385,7 +391,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     };
     let result: ReturnType<BudgetStore['consume']>;
     try {
-      result = store.consume(requests);
+      result = spend && !awaitingApproval ? store.consume(requests) : store.peek(requests);
     } catch {
       return unavailable();
     }
@@ -410,14 +416,14 @@ export function createRegistry(options: RegistryOptions): Registry {
     deny('input_invalid', 'the action could not be read', names(action));
 
   return Object.freeze({
-    check(action: Action): Promise<Verdict> {
+    check(action: Action, options?: CheckOptions): Promise<Verdict> {
       const span = tracer.startSpan('amas.contracts.check');
       if (span.isRecording()) {
         const n = names(action);
         span.setAttributes({ 'amas.contracts.role': clip(n.role), 'amas.contracts.tool': clip(n.tool) });
       }
       try {
-        const v = decide(action);
+        const v = decide(action, options?.spend !== false);
         if (!isThenable(v)) return Promise.resolve(finish(span, v));
         return v.then(
           (r) => finish(span, r),

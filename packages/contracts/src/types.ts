@@ -68,6 +68,17 @@ export interface Action {
   readonly approval?: { readonly id: string };
 }
 
+/** Options of one check. */
+export interface CheckOptions {
+  /**
+   * Spend the budgets when the action is allowed (default true). With `false` the check answers the same
+   * verdict but only tests that every budget has room: the first half of a gateway that asks a policy
+   * engine before spending (check with `spend: false`, ask OPA, then check again to spend atomically;
+   * the second check can still answer `budget_exhausted` if another caller took the room meanwhile).
+   */
+  readonly spend?: boolean;
+}
+
 /** One readable problem with the input (or output): where, as a JSON Pointer, and what. */
 export interface FieldError {
   /** JSON Pointer into the input (`/max_bytes`, `""` for the input itself). */
@@ -192,7 +203,10 @@ export type BudgetOutcome =
  * or none is. Windows are fixed and aligned to the epoch (`floor(now / windowMs)`).
  */
 export interface BudgetStore {
+  /** Spends every request if all fit, atomically; otherwise spends nothing and names the first that did not. */
   consume(requests: readonly BudgetRequest[]): BudgetOutcome | Promise<BudgetOutcome>;
+  /** Answers what `consume` would, and spends nothing. */
+  peek(requests: readonly BudgetRequest[]): BudgetOutcome | Promise<BudgetOutcome>;
   /** Releases timers or connections the store owns (never a client you passed in). */
   close?(): Promise<void>;
 }

@@ -4,10 +4,10 @@ import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { describe, expect, it } from 'vitest';
 import { ContractError } from '../src/errors.js';
-import { enforceContract, errorHandler } from '../src/koa.js';
+import { enforceContract, errorHandler, spendBudget } from '../src/koa.js';
 import { createRegistry } from '../src/registry.js';
 import { sampleContract } from './helpers/contracts.js';
-import { guardSuite, type StartApp } from './helpers/guard-suite.js';
+import { guardSuite, type StartApp, type StartTwoStep, twoStepSuite } from './helpers/guard-suite.js';
 
 type KoaCtor = typeof Koa3;
 
@@ -66,8 +66,64 @@ function startWith(Koa: KoaCtor): StartApp {
   };
 }
 
+function twoStepWith(Koa: KoaCtor): StartTwoStep {
+  return async (registry, approvals, wiring) => {
+    let handled = 0;
+    let policyCalls = 0;
+    const app = new Koa();
+    const router = new Router();
+    app.use(jsonBody);
+    app.use(async (ctx, next) => {
+      ctx.state.amas = { auth: { subject: ctx.get('x-sub') || undefined } };
+      await next();
+    });
+    const guard = enforceContract(registry, {
+      role: (ctx) => ctx.get('x-role') || undefined,
+      session: (ctx) => ctx.get('x-session') || undefined,
+      spend: false,
+    });
+    const policy: Koa3.Middleware = async (ctx, next) => {
+      policyCalls++;
+      const mode = ctx.get('x-policy');
+      if (mode === 'deny') {
+        ctx.status = 403;
+        ctx.body = { error: 'policy_denied' };
+        return;
+      }
+      if (mode !== 'ignore-approval' && ctx.state.amas.contracts.code === 'approval_required') {
+        const approval = approvals.get(ctx.get('x-ticket'));
+        if (!approval) {
+          ctx.status = 202;
+          ctx.body = { approval: 'pending' };
+          return;
+        }
+        ctx.state.amas.opa = { approval };
+      }
+      await next();
+    };
+    const spend = spendBudget(registry, { approval: (ctx) => ctx.state.amas.opa?.approval });
+    const handler: Koa3.Middleware = (ctx) => {
+      handled++;
+      const path = (ctx.request as { body?: { path?: string } }).body?.path;
+      ctx.body = path === 'bad-output' ? { content: 1 } : { content: 'hello' };
+    };
+    if (wiring === 'guarded') router.post('/tools/:tool', guard, policy, spend, handler);
+    else router.post('/tools/:tool', spend, handler);
+    app.use(router.routes());
+    const { server, url } = await listen(app);
+    return {
+      url,
+      handled: () => handled,
+      policyCalls: () => policyCalls,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  };
+}
+
 guardSuite('koa 3', startWith(Koa3));
 guardSuite('koa 2', startWith(Koa2 as unknown as KoaCtor));
+twoStepSuite('koa 3', twoStepWith(Koa3));
+twoStepSuite('koa 2', twoStepWith(Koa2 as unknown as KoaCtor));
 
 describe('koa adapter options', () => {
   const registry = createRegistry({ contracts: [sampleContract()] });

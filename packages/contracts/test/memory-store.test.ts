@@ -41,6 +41,15 @@ describe('memory budget store', () => {
     expect(store.consume([req('d')])).toEqual({ ok: true });
   });
 
+  it('peek answers like consume and spends nothing', () => {
+    const store = createMemoryBudgetStore({ now: () => 0 });
+    expect(store.peek([req('p', 3)])).toEqual({ ok: true });
+    expect(store.peek([req('p', 4)])).toMatchObject({ ok: false, index: 0, used: 0 });
+    store.consume([req('p', 2)]);
+    expect(store.peek([req('p', 1)])).toEqual({ ok: true });
+    expect(store.peek([req('p', 2)])).toMatchObject({ ok: false, used: 2 });
+  });
+
   it('validates its options', () => {
     expect(() => createMemoryBudgetStore({ maxKeys: 0 })).toThrow(/maxKeys/);
   });
@@ -54,6 +63,7 @@ describe('custom budget stores', () => {
         for (const r of requests) seen.push(r.key);
         return { ok: true };
       },
+      peek: () => ({ ok: true }),
     };
     const r = createRegistry({ contracts: [sampleContract()], store });
     await r.check({ role: 'reader', tool: 'read_file', input: { path: 'a' }, principal: 'a:{b}%' });

@@ -130,6 +130,22 @@ describe('Redis budget store (real redis-server)', () => {
     expect(await client.keys('deny:*')).toEqual([]);
   });
 
+  it('a check without spending reads the counters and writes nothing', async () => {
+    const client = await connect();
+    const app = createRegistry({
+      contracts: [sampleContract()],
+      store: createRedisBudgetStore({ client, prefix: 'peek:' }),
+    });
+    expect((await app.check(read('k'), { spend: false })).code).toBe('allowed');
+    expect(await client.keys('peek:*')).toEqual([]);
+    for (let i = 0; i < 5; i++) await app.check(read('k'));
+    expect(await app.check(read('k'), { spend: false })).toMatchObject({
+      code: 'budget_exhausted',
+      budget: { used: 5 },
+    });
+    expect(await client.hget('peek:{reader}:e:file.read:principal:3600000:k', 'n')).toBe('5');
+  });
+
   it('loads the script again after SCRIPT FLUSH (NOSCRIPT)', async () => {
     const client = await connect();
     const app = createRegistry({

@@ -8,6 +8,7 @@ import { createRegistry } from '../src/registry.js';
 import type { BudgetStore } from '../src/types.js';
 import { sampleContract } from './helpers/contracts.js';
 
+const both = (fn: BudgetStore['consume']): BudgetStore => ({ consume: fn, peek: fn });
 const read = (input: unknown = { path: 'a.txt' }) => ({
   role: 'reader',
   tool: 'read_file',
@@ -159,14 +160,12 @@ describe('check: one test per verdict code', () => {
 
   it('budget_store_unavailable when the store throws, rejects or does not answer in time', async () => {
     const stores: BudgetStore[] = [
-      {
-        consume() {
-          throw new Error('down');
-        },
-      },
-      { consume: () => Promise.reject(new Error('down')) },
-      { consume: () => new Promise(() => {}) },
-      { consume: () => Promise.resolve({ weird: true } as never) },
+      both(() => {
+        throw new Error('down');
+      }),
+      both(() => Promise.reject(new Error('down'))),
+      both(() => new Promise(() => {})),
+      both(() => Promise.resolve({ weird: true } as never)),
     ];
     for (const store of stores) {
       const r = createRegistry({ contracts: [sampleContract()], store, budgetTimeoutMs: 50 });
@@ -423,5 +422,57 @@ describe('immutability', () => {
     expect(() =>
       (v as unknown as { approval: { approvers: string[] } }).approval.approvers.push('x'),
     ).toThrow();
+  });
+});
+
+describe('check without spending ({ spend: false }), for a gateway that asks a policy engine first', () => {
+  it('answers what a spending check would, and spends nothing', async () => {
+    const r = createRegistry({ contracts: [sampleContract()] });
+    for (let i = 0; i < 20; i++) expect((await r.check(read(), { spend: false })).code).toBe('allowed');
+    for (let i = 0; i < 5; i++) expect((await r.check(read())).code).toBe('allowed');
+    expect(await r.check(read(), { spend: false })).toMatchObject({
+      code: 'budget_exhausted',
+      budget: { used: 5 },
+    });
+    expect((await r.check({ ...read(), tool: 'nope' }, { spend: false })).code).toBe('tool_not_allowed');
+    expect((await r.check(read({}), { spend: false })).code).toBe('input_invalid');
+  });
+
+  it('the spending check after it can still lose the race for the last unit', async () => {
+    const r = createRegistry({ contracts: [sampleContract()] });
+    for (let i = 0; i < 4; i++) await r.check(read());
+    expect((await r.check(read(), { spend: false })).code).toBe('allowed');
+    expect((await r.check({ ...read(), input: { path: 'b' } })).code).toBe('allowed'); // another caller
+    expect((await r.check(read())).code).toBe('budget_exhausted');
+  });
+});
+
+describe('approval_required and budgets', () => {
+  it('answers budget_exhausted rather than asking a human to approve a call that could not run', async () => {
+    const r = createRegistry({ contracts: [sampleContract()] });
+    const post = {
+      role: 'reader',
+      tool: 'fetch_url',
+      input: { url: 'https://x.test/', method: 'POST' },
+      principal: 'a',
+    };
+    const get = { ...post, input: { url: 'https://x.test/' } };
+    expect((await r.check(post)).code).toBe('approval_required');
+    for (let i = 0; i < 3; i++) expect((await r.check(get)).code).toBe('allowed');
+    expect(await r.check(post)).toMatchObject({ code: 'budget_exhausted', budget: { effect: 'network' } });
+  });
+
+  it('asking for an approval spends nothing', async () => {
+    const r = createRegistry({ contracts: [sampleContract()] });
+    const post = {
+      role: 'reader',
+      tool: 'fetch_url',
+      input: { url: 'https://x.test/', method: 'POST' },
+      principal: 'a',
+    };
+    for (let i = 0; i < 10; i++) expect((await r.check(post)).code).toBe('approval_required');
+    for (let i = 0; i < 3; i++)
+      expect((await r.check({ ...post, approval: { id: `ap-${i}` } })).code).toBe('allowed');
+    expect((await r.check({ ...post, approval: { id: 'ap-x' } })).code).toBe('budget_exhausted');
   });
 });

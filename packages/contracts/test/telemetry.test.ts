@@ -55,7 +55,8 @@ describe('spans', () => {
     expect(last.attributes['amas.contracts.budget']).toBe('file.read');
 
     exporter.reset();
-    const down: BudgetStore = { consume: () => Promise.reject(new Error('ECONNREFUSED 10.0.0.1:6379')) };
+    const fail = () => Promise.reject(new Error('ECONNREFUSED 10.0.0.1:6379'));
+    const down: BudgetStore = { consume: fail, peek: fail };
     const r2 = createRegistry({ contracts: [sampleContract()], store: down });
     await r2.check({ role: 'reader', tool: 'read_file', input: { path: 'a' }, principal: 'p' });
     const span = exporter.getFinishedSpans()[0]!;

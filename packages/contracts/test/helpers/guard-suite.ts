@@ -139,7 +139,8 @@ export function guardSuite(name: string, start: StartApp): void {
     });
 
     it('answers 503 budget_store_unavailable when the store is down, and never runs the tool', async () => {
-      const down: BudgetStore = { consume: () => new Promise(() => {}) };
+      const hang = () => new Promise<never>(() => {});
+      const down: BudgetStore = { consume: hang, peek: hang };
       await withApp(async (app) => {
         const res = await call(app, 'read_file', { path: 'a' });
         expect(res.status).toBe(503);
@@ -178,6 +179,108 @@ export function guardSuite(name: string, start: StartApp): void {
         const chat = await call(app, 'chat', { text: 'x' }, { 'x-session': 's9' });
         expect(chat.status).toBe(200);
       });
+    });
+  });
+}
+
+/**
+ * The gateway order of ADR 0003: the contract guard checks without spending, a policy step decides, and
+ * `spendBudget` spends. The app's stand-in policy step (counting its calls) answers 403 `policy_denied` for
+ * `x-policy: deny`; for a call that awaits approval it escalates (202) unless `x-ticket` names a known
+ * approval, which it then hands on as `amas.opa.approval`; `x-policy: ignore-approval` lets everything
+ * through without an approval (a broken policy, to show the contract still holds).
+ */
+export interface TwoStepApp extends GuardApp {
+  readonly policyCalls: () => number;
+}
+export type StartTwoStep = (
+  registry: Registry,
+  approvals: ReadonlyMap<string, { id: string }>,
+  wiring: 'guarded' | 'spend-only',
+) => Promise<TwoStepApp>;
+
+export function twoStepSuite(name: string, start: StartTwoStep): void {
+  const approvals = new Map([['ticket-1', { id: 'approval-1' }]]);
+  const call = (app: GuardApp, tool: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${app.url}/tools/${tool}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-role': 'reader', 'x-sub': 'alice', ...headers },
+      body: JSON.stringify(body),
+    });
+
+  async function withApp(
+    fn: (app: TwoStepApp) => Promise<void>,
+    wiring: 'guarded' | 'spend-only' = 'guarded',
+  ) {
+    const app = await start(createRegistry({ contracts: [sampleContract()] }), approvals, wiring);
+    try {
+      await fn(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  describe(`${name}: enforceContract({ spend: false }) + policy + spendBudget`, () => {
+    it('spends only for calls the policy allowed', async () => {
+      await withApp(async (app) => {
+        const chat = (h: Record<string, string> = {}) =>
+          call(app, 'chat', { text: 'hi' }, { 'x-session': 's1', ...h });
+        for (let i = 0; i < 5; i++) expect((await chat({ 'x-policy': 'deny' })).status).toBe(403);
+        expect((await chat()).status).toBe(200);
+        expect((await chat()).status).toBe(200);
+        const res = await chat();
+        expect(res.status).toBe(429);
+        expect(res.headers.get('retry-after')).toBeTruthy();
+        expect(app.handled()).toBe(2);
+      });
+    });
+
+    it('an over-budget call never reaches the policy step', async () => {
+      await withApp(async (app) => {
+        const chat = () => call(app, 'chat', { text: 'hi' }, { 'x-session': 's2' });
+        await chat();
+        await chat();
+        const before = app.policyCalls();
+        expect((await chat()).status).toBe(429);
+        expect((await call(app, 'read_file', {})).status).toBe(400);
+        expect(app.policyCalls()).toBe(before);
+      });
+    });
+
+    it('a call awaiting approval goes on to the policy, is escalated without spending, and runs once approved', async () => {
+      await withApp(async (app) => {
+        const post = { url: 'https://x.test/', method: 'POST' };
+        for (let i = 0; i < 4; i++) expect((await call(app, 'fetch_url', post)).status).toBe(202);
+        expect(app.handled()).toBe(0);
+        for (let i = 0; i < 3; i++)
+          expect((await call(app, 'fetch_url', post, { 'x-ticket': 'ticket-1' })).status).toBe(200);
+        expect((await call(app, 'fetch_url', post, { 'x-ticket': 'ticket-1' })).status).toBe(429);
+        expect(app.handled()).toBe(3);
+      });
+    });
+
+    it('still demands the approval when the policy step lets the call through without one', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'wipe', {}, { 'x-policy': 'ignore-approval' });
+        expect(res.status).toBe(403);
+        expect(((await res.json()) as Answer).error).toBe('approval_required');
+        expect(app.handled()).toBe(0);
+      });
+    });
+
+    it('checks the output at the spending step', async () => {
+      await withApp(async (app) => {
+        expect((await call(app, 'read_file', { path: 'bad-output' })).status).toBe(502);
+      });
+    });
+
+    it('answers 500 config_invalid, and never runs the tool, when spendBudget has no guard before it', async () => {
+      await withApp(async (app) => {
+        const res = await call(app, 'read_file', { path: 'a' });
+        expect(res.status).toBe(500);
+        expect(((await res.json()) as Answer).error).toBe('config_invalid');
+        expect(app.handled()).toBe(0);
+      }, 'spend-only');
     });
   });
 }
