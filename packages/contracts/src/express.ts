@@ -18,7 +18,24 @@ import type { OutputVerdict, Verdict } from './types.js';
 
 export type { GuardOptions, SpendOptions } from './adapter.js';
 
-type Amas = { amas?: { auth?: { subject?: unknown }; contracts?: Verdict; contractsOutput?: OutputVerdict } };
+declare global {
+  namespace Express {
+    interface Request {
+      /** Request state of the AMAS packages; `@amas/contracts` sets `amas.contracts`. */
+      amas?: AmasRequestState;
+    }
+  }
+  /** Request state shared by the AMAS packages, each under its own key. */
+  interface AmasRequestState {
+    /** The verdict of the contract check, set by `enforceContract()` and `spendBudget()` of `@amas/contracts`. */
+    contracts?: Verdict;
+    /** The verdict of the output check of `@amas/contracts`, once the handler answered. */
+    contractsOutput?: OutputVerdict;
+  }
+}
+
+/** Where `@amas/oidc` puts the verified subject; read as data, without depending on that package. */
+type WithSubject = { amas?: { auth?: { subject?: unknown } } };
 
 function send(res: Response, answer: ReturnType<typeof denial>): void {
   res.status(answer.status).set(answer.headers).json(answer.body);
@@ -52,20 +69,19 @@ export function enforceContract(registry: Registry, options: GuardOptions<Reques
   const defaults = {
     tool: (req: Request) => req.params?.tool,
     input: (req: Request) => req.body,
-    principal: (req: Request) => (req as Request & Amas).amas?.auth?.subject,
+    principal: (req: Request) => (req as unknown as WithSubject).amas?.auth?.subject,
   };
   const spend = o.spend !== false;
   return (req, res, next) => {
     const action = readAction(req, o, defaults);
     void registry.check(action, { spend }).then((verdict) => {
-      const r = req as Request & Amas;
-      r.amas = { ...r.amas, contracts: verdict };
+      req.amas = { ...req.amas, contracts: verdict };
       if (!spend && (verdict.allowed || verdict.code === 'approval_required')) {
         keepAction(req, action);
         return next();
       }
       if (!verdict.allowed) return send(res, denial(verdict));
-      if (o.validateOutput !== false) guardOutput(registry, r, res, verdict.role, verdict.tool);
+      if (o.validateOutput !== false) guardOutput(registry, req, res, verdict.role, verdict.tool);
       next();
     }, next);
   };
@@ -94,22 +110,15 @@ export function spendBudget(registry: Registry, options: SpendOptions<Request> =
     const kept = takeAction(req);
     if (!kept) return send(res, missingGuard());
     void registry.check(withApproval(kept, req, o)).then((verdict) => {
-      const r = req as Request & Amas;
-      r.amas = { ...r.amas, contracts: verdict };
+      req.amas = { ...req.amas, contracts: verdict };
       if (!verdict.allowed) return send(res, denial(verdict));
-      if (o.validateOutput !== false) guardOutput(registry, r, res, verdict.role, verdict.tool);
+      if (o.validateOutput !== false) guardOutput(registry, req, res, verdict.role, verdict.tool);
       next();
     }, next);
   };
 }
 
-function guardOutput(
-  registry: Registry,
-  req: Request & Amas,
-  res: Response,
-  role: string,
-  tool: string,
-): void {
+function guardOutput(registry: Registry, req: Request, res: Response, role: string, tool: string): void {
   const json = res.json.bind(res);
   const sendRaw = res.send.bind(res);
   const strict = hasOutputSchema(registry, role, tool);

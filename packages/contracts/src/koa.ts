@@ -14,8 +14,29 @@ import {
 } from './adapter.js';
 import { isContractError } from './errors.js';
 import type { Registry } from './registry.js';
+import type { OutputVerdict, Verdict } from './types.js';
 
 export type { GuardOptions, SpendOptions } from './adapter.js';
+
+declare global {
+  /** Request state shared by the AMAS packages, each under its own key. */
+  interface AmasRequestState {
+    /** The verdict of the contract check, set by `enforceContract()` and `spendBudget()` of `@amas/contracts`. */
+    contracts?: Verdict;
+    /** The verdict of the output check of `@amas/contracts`, once the handler answered. */
+    contractsOutput?: OutputVerdict;
+  }
+}
+
+/** Where `@amas/oidc` puts the verified subject; read as data, without depending on that package. */
+type WithSubject = { amas?: { auth?: { subject?: unknown } } };
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Request state of the AMAS packages; `@amas/contracts` sets `amas.contracts`. */
+    amas?: AmasRequestState;
+  }
+}
 
 function respond(ctx: Context, answer: ReturnType<typeof denial>): void {
   ctx.status = answer.status;
@@ -51,7 +72,7 @@ export function enforceContract(registry: Registry, options: GuardOptions<Contex
   const defaults = {
     tool: (ctx: Context) => (ctx as Context & { params?: Record<string, string> }).params?.tool,
     input: (ctx: Context) => (ctx.request as { body?: unknown }).body,
-    principal: (ctx: Context) => ctx.state?.amas?.auth?.subject,
+    principal: (ctx: Context) => (ctx.state as WithSubject).amas?.auth?.subject,
   };
   const spend = o.spend !== false;
   return async (ctx, next) => {
@@ -81,7 +102,7 @@ function checkAnswer(registry: Registry, ctx: Context, role: string, tool: strin
     return;
   }
   const v = registry.checkOutput({ role, tool, output: ctx.body });
-  ctx.state.amas.contractsOutput = v;
+  ctx.state.amas = { ...ctx.state.amas, contractsOutput: v };
   if (!v.allowed) respond(ctx, denial(v));
 }
 

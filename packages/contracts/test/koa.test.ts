@@ -46,7 +46,7 @@ function startWith(Koa: KoaCtor): StartApp {
       }),
       (ctx) => {
         handled++;
-        const v = ctx.state.amas.contracts as { code: string; version: string };
+        const v = ctx.state.amas!.contracts as { code: string; version: string };
         const path = (ctx.request as { body?: { path?: string } }).body?.path;
         if (path === 'bad-output') ctx.body = { content: 1, leaked: 'secret-value' };
         else if (path === 'text-output') ctx.body = 'plain text';
@@ -90,18 +90,18 @@ function twoStepWith(Koa: KoaCtor): StartTwoStep {
         ctx.body = { error: 'policy_denied' };
         return;
       }
-      if (mode !== 'ignore-approval' && ctx.state.amas.contracts.code === 'approval_required') {
+      if (mode !== 'ignore-approval' && ctx.state.amas?.contracts?.code === 'approval_required') {
         const approval = approvals.get(ctx.get('x-ticket'));
         if (!approval) {
           ctx.status = 202;
           ctx.body = { approval: 'pending' };
           return;
         }
-        ctx.state.amas.opa = { approval };
+        ctx.state.amas = { ...ctx.state.amas, opa: { approval } };
       }
       await next();
     };
-    const spend = spendBudget(registry, { approval: (ctx) => ctx.state.amas.opa?.approval });
+    const spend = spendBudget(registry, { approval: (ctx) => ctx.state.amas?.opa?.approval });
     const handler: Koa3.Middleware = (ctx) => {
       handled++;
       const path = (ctx.request as { body?: { path?: string } }).body?.path;

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expectTypeOf, it } from 'vitest';
+import type {} from '../src/express.js';
+import type {} from '../src/koa.js';
 import type { Registry } from '../src/registry.js';
 import type { Action, DenyCode, RedisLike, Verdict } from '../src/types.js';
 
@@ -16,5 +18,16 @@ describe('public types', () => {
 
   it('an action carries an approval only as an object with an id', () => {
     expectTypeOf<Action['approval']>().toEqualTypeOf<{ readonly id: string } | undefined>();
+  });
+});
+
+describe('request state', () => {
+  it('types req.amas.contracts (Express) and ctx.state.amas.contracts (Koa) as verdicts', () => {
+    expectTypeOf<NonNullable<import('express').Request['amas']>['contracts']>().toEqualTypeOf<
+      Verdict | undefined
+    >();
+    expectTypeOf<NonNullable<import('koa').DefaultState['amas']>['contracts']>().toEqualTypeOf<
+      Verdict | undefined
+    >();
   });
 });
