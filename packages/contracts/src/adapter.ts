@@ -1,43 +1,7 @@
 import * as z from 'zod';
 import { ContractError } from './errors.js';
-import type { Registry } from './registry.js';
-import type { Action, DeniedVerdict, OutputVerdict } from './types.js';
+import type { Action, DeniedVerdict, GuardOptions, OutputVerdict, Registry, SpendOptions } from './types.js';
 import { verdictError } from './verdict-error.js';
-
-/** How an adapter finds the parts of an action in a request (`Req` is Express's `req` or Koa's `ctx`). */
-export interface GuardOptions<Req> {
-  /** The caller's role, from verified data (for example a claim of the principal `@amas/oidc` put there). */
-  readonly role: (req: Req) => string | undefined;
-  /** The tool; default: the `:tool` route parameter. */
-  readonly tool?: (req: Req) => string | undefined;
-  /** The tool input; default: the parsed JSON body. */
-  readonly input?: (req: Req) => unknown;
-  /** The principal id for budgets; default: `amas.auth.subject`, as `@amas/oidc` sets it. */
-  readonly principal?: (req: Req) => string | undefined;
-  /** The session id for budgets per session; default: none. */
-  readonly session?: (req: Req) => string | undefined;
-  /**
-   * A human approval **your code already verified** for this very call (see `Action.approval`). Never read
-   * it from the client's request as it stands: a client could then approve itself.
-   */
-  readonly approval?: (req: Req) => { readonly id: string } | undefined;
-  /** Check JSON answers against the tool's output schema before they leave (default true). */
-  readonly validateOutput?: boolean;
-  /**
-   * Spend the budgets here (default true). With `false` the guard only checks that they have room, lets
-   * a call that awaits a human approval through to your policy step, and leaves the spending (and the
-   * final approval check, and the output check) to `spendBudget()` placed after that step.
-   */
-  readonly spend?: boolean;
-}
-
-/** Options of `spendBudget()`, the second half of a guard created with `spend: false`. */
-export interface SpendOptions<Req> {
-  /** A human approval your policy step verified for this very call (for example from `@amas/opa`). */
-  readonly approval?: (req: Req) => { readonly id: string } | undefined;
-  /** Check JSON answers against the tool's output schema before they leave (default true). */
-  readonly validateOutput?: boolean;
-}
 
 const PENDING = Symbol.for('@amas/contracts/pending-action');
 

@@ -1,16 +1,5 @@
 import { jsonEqual } from './conditions.js';
-import type { Contract, ResolvedBudget, ResolvedTool } from './types.js';
-
-/**
- * One permission change between two sets of contracts. `widened` gives a role more than before (a tool,
- * a higher limit, an approval dropped), `narrowed` gives it less, `changed` needs a reviewer to judge
- * (a schema, an approval condition, a version left as it was).
- */
-export interface PermissionChange {
-  readonly role: string;
-  readonly kind: 'widened' | 'narrowed' | 'changed';
-  readonly message: string;
-}
+import type { Contract, PermissionChange, ResolvedBudget, ResolvedTool } from './types.js';
 
 const APPROVAL_RANK = { never: 0, when: 1, always: 2 } as const;
 

@@ -1,20 +1,4 @@
-import type { Contract } from './types.js';
-
-/** The role data document that the Rego policy reads (see `docs/role-data.md`). */
-export interface RoleData {
-  readonly amas: {
-    readonly roles: Readonly<
-      Record<
-        string,
-        {
-          readonly version: string;
-          readonly description: string;
-          readonly tools: Readonly<Record<string, { readonly approval: Readonly<Record<string, unknown>> }>>;
-        }
-      >
-    >;
-  };
-}
+import type { Contract, RoleData } from './types.js';
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);

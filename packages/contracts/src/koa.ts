@@ -2,21 +2,18 @@ import type { Context, Middleware } from 'koa';
 import {
   checkGuardOptions,
   denial,
-  type GuardOptions,
   hasOutputSchema,
   isJsonBody,
   keepAction,
   missingGuard,
   readAction,
-  type SpendOptions,
   takeAction,
   withApproval,
 } from './adapter.js';
 import { isContractError } from './errors.js';
-import type { Registry } from './registry.js';
-import type { OutputVerdict, Verdict } from './types.js';
+import type { GuardOptions, OutputVerdict, Registry, SpendOptions, Verdict } from './types.js';
 
-export type { GuardOptions, SpendOptions } from './adapter.js';
+export type { GuardOptions, SpendOptions } from './types.js';
 
 declare global {
   /** Request state shared by the AMAS packages, each under its own key. */

@@ -5,7 +5,7 @@ import { type ContractDocument, contractSchema, windowMs } from './format.js';
 import { predefinedSources } from './predefined.js';
 import { type ContractSource, formatPath, readContractFiles } from './read.js';
 import { compileSchema, createAjv } from './schemas.js';
-import type { Contract, ResolvedBudget, ResolvedTool } from './types.js';
+import type { Contract, LoadContractsOptions, ResolvedBudget, ResolvedTool } from './types.js';
 
 const DEFAULT_TTL_SECONDS = 900;
 
@@ -277,18 +277,6 @@ export function collectContracts(
   contracts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const c of contracts) deepFreeze(c);
   return { contracts, issues };
-}
-
-/** Options of {@link loadContracts}. */
-export interface LoadContractsOptions {
-  /** Contract files (`.json`, `.yaml`, `.yml`) and directories of them (walked, sorted). */
-  readonly paths?: readonly string[];
-  /** Contract documents as objects. */
-  readonly contracts?: readonly unknown[];
-  /** Let contracts extend a predefined role they do not load themselves (default true). */
-  readonly predefinedBases?: boolean;
-  /** `ajv-formats` mode used to compile the schemas: `full` (default), `fast`, or false. */
-  readonly formats?: 'full' | 'fast' | false;
 }
 
 /**

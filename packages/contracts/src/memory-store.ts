@@ -1,17 +1,6 @@
 import * as z from 'zod';
 import { ContractError } from './errors.js';
-import type { BudgetOutcome, BudgetRequest, BudgetStore } from './types.js';
-
-/** Options of {@link createMemoryBudgetStore}. */
-export interface MemoryBudgetStoreOptions {
-  /**
-   * Most counters kept at once (default 100,000). When full and no window has ended, `consume` fails
-   * (the check denies with `budget_store_unavailable`): forgetting a counter would hand its budget back.
-   */
-  readonly maxKeys?: number;
-  /** The clock, in epoch milliseconds (default `Date.now`); tests move it. */
-  readonly now?: () => number;
-}
+import type { BudgetOutcome, BudgetRequest, BudgetStore, MemoryBudgetStoreOptions } from './types.js';
 
 const optionsSchema = z.strictObject({
   maxKeys: z.int().min(1, 'maxKeys must be at least 1').optional(),

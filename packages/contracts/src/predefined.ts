@@ -4,9 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { ContractDocument } from './format.js';
 import { type ContractSource, readContractFiles } from './read.js';
-
-/** The names of the predefined roles that ship with the package. */
-export type PredefinedRole = 'admin' | 'code_reviewer' | 'orchestrator' | 'security_auditor';
+import type { PredefinedRole } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ContractError } from './errors.js';
-import type { BudgetOutcome, BudgetRequest, BudgetStore, RedisLike } from './types.js';
-
-/** Options of {@link createRedisBudgetStore}. */
-export interface RedisBudgetStoreOptions {
-  /** Your ioredis client (`new Redis(url)`); the store never closes it. */
-  readonly client: RedisLike;
-  /** Prefix of every key (default `amas:contracts:`). Keep braces out of it: they would pick the cluster slot. */
-  readonly prefix?: string;
-}
+import type {
+  BudgetOutcome,
+  BudgetRequest,
+  BudgetStore,
+  RedisBudgetStoreOptions,
+  RedisLike,
+} from './types.js';
 
 const optionsSchema = z.strictObject({
   client: z.custom<RedisLike>(

@@ -22,51 +22,11 @@ import type {
   FieldError,
   InputLimits,
   OutputVerdict,
+  Registry,
+  RegistryOptions,
   ResolvedBudget,
   Verdict,
 } from './types.js';
-
-/** Options of {@link createRegistry}. */
-export interface RegistryOptions {
-  /** Contract documents as objects (for example `predefinedRoles()`, or parsed JSON/YAML). */
-  readonly contracts?: readonly unknown[];
-  /** Contract files (`.json`, `.yaml`, `.yml`) and directories of them. */
-  readonly paths?: readonly string[];
-  /** Where budgets are counted (default: a memory store of this registry). */
-  readonly store?: BudgetStore;
-  /** Longest wait for the budget store before denying with `budget_store_unavailable` (ms, default 500). */
-  readonly budgetTimeoutMs?: number;
-  /** Limits on inputs and outputs, checked before any schema runs (see {@link InputLimits}). */
-  readonly limits?: Partial<InputLimits>;
-  /** Report every failing field (default true) or only the first. */
-  readonly allErrors?: boolean;
-  /** `ajv-formats` mode: `full` (default), `fast`, or false. */
-  readonly formats?: 'full' | 'fast' | false;
-  /** Let contracts extend a predefined role they do not load themselves (default true). */
-  readonly predefinedBases?: boolean;
-}
-
-/** A loaded set of role contracts, compiled once, that checks actions and outputs. */
-export interface Registry {
-  /**
-   * Checks an action. Never throws and never rejects: every problem is a denied verdict with a stable
-   * code. When allowed, the action's budgets have been spent (atomically, all or none), unless
-   * `{ spend: false }` asked only whether they have room (see {@link CheckOptions}).
-   */
-  check(action: Action, options?: CheckOptions): Promise<Verdict>;
-  /** Checks a tool's output against its output schema. Spends nothing. Never throws. */
-  checkOutput(call: {
-    readonly role: string;
-    readonly tool: string;
-    readonly output: unknown;
-  }): OutputVerdict;
-  /** The resolved contract of a role, or undefined. */
-  contract(role: string): Contract | undefined;
-  /** The names of the roles, sorted. */
-  roles(): readonly string[];
-  /** Closes the budget store when the registry created it (never a store or client you passed in). */
-  close(): Promise<void>;
-}
 
 const optionsSchema = z.strictObject({
   contracts: z.array(z.unknown(), 'contracts must be an array of contract documents').optional(),
@@ -88,9 +48,7 @@ const optionsSchema = z.strictObject({
   predefinedBases: z.boolean().optional(),
 });
 
-type CostSpec =
-  | { readonly fixed: number }
-  | { readonly path: readonly string[]; readonly field: string; readonly fallback?: number };
+type CostSpec = { readonly fixed: number } | { readonly path: readonly string[]; readonly fallback?: number };
 
 interface CompiledBudget {
   readonly budget: ResolvedBudget;
@@ -171,7 +129,6 @@ function compileRole(contract: Contract, ajv: ReturnType<typeof createAjv>): Com
             ? { fixed: c }
             : {
                 path: c.input.split('.'),
-                field: c.input,
                 ...(c.default !== undefined ? { fallback: c.default } : {}),
               };
       }

@@ -235,3 +235,141 @@ export interface InputLimits {
   /** Keys refused anywhere in the input. Default `__proto__`, `constructor`, `prototype`. */
   readonly forbiddenKeys: readonly string[];
 }
+
+/** Options of {@link createRegistry}. */
+export interface RegistryOptions {
+  /** Contract documents as objects (for example `predefinedRoles()`, or parsed JSON/YAML). */
+  readonly contracts?: readonly unknown[];
+  /** Contract files (`.json`, `.yaml`, `.yml`) and directories of them. */
+  readonly paths?: readonly string[];
+  /** Where budgets are counted (default: a memory store of this registry). */
+  readonly store?: BudgetStore;
+  /** Longest wait for the budget store before denying with `budget_store_unavailable` (ms, default 500). */
+  readonly budgetTimeoutMs?: number;
+  /** Limits on inputs and outputs, checked before any schema runs (see {@link InputLimits}). */
+  readonly limits?: Partial<InputLimits>;
+  /** Report every failing field (default true) or only the first. */
+  readonly allErrors?: boolean;
+  /** `ajv-formats` mode: `full` (default), `fast`, or false. */
+  readonly formats?: 'full' | 'fast' | false;
+  /** Let contracts extend a predefined role they do not load themselves (default true). */
+  readonly predefinedBases?: boolean;
+}
+
+/** A loaded set of role contracts, compiled once, that checks actions and outputs. */
+export interface Registry {
+  /**
+   * Checks an action. Never throws and never rejects: every problem is a denied verdict with a stable
+   * code. When allowed, the action's budgets have been spent (atomically, all or none), unless
+   * `{ spend: false }` asked only whether they have room (see {@link CheckOptions}).
+   */
+  check(action: Action, options?: CheckOptions): Promise<Verdict>;
+  /** Checks a tool's output against its output schema. Spends nothing. Never throws. */
+  checkOutput(call: {
+    readonly role: string;
+    readonly tool: string;
+    readonly output: unknown;
+  }): OutputVerdict;
+  /** The resolved contract of a role, or undefined. */
+  contract(role: string): Contract | undefined;
+  /** The names of the roles, sorted. */
+  roles(): readonly string[];
+  /** Closes the budget store when the registry created it (never a store or client you passed in). */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createMemoryBudgetStore}. */
+export interface MemoryBudgetStoreOptions {
+  /**
+   * Most counters kept at once (default 100,000). When full and no window has ended, `consume` fails
+   * (the check denies with `budget_store_unavailable`): forgetting a counter would hand its budget back.
+   */
+  readonly maxKeys?: number;
+  /** The clock, in epoch milliseconds (default `Date.now`); tests move it. */
+  readonly now?: () => number;
+}
+
+/** Options of {@link createRedisBudgetStore}. */
+export interface RedisBudgetStoreOptions {
+  /** Your ioredis client (`new Redis(url)`); the store never closes it. */
+  readonly client: RedisLike;
+  /** Prefix of every key (default `amas:contracts:`). Keep braces out of it: they would pick the cluster slot. */
+  readonly prefix?: string;
+}
+
+/** Options of {@link loadContracts}. */
+export interface LoadContractsOptions {
+  /** Contract files (`.json`, `.yaml`, `.yml`) and directories of them (walked, sorted). */
+  readonly paths?: readonly string[];
+  /** Contract documents as objects. */
+  readonly contracts?: readonly unknown[];
+  /** Let contracts extend a predefined role they do not load themselves (default true). */
+  readonly predefinedBases?: boolean;
+  /** `ajv-formats` mode used to compile the schemas: `full` (default), `fast`, or false. */
+  readonly formats?: 'full' | 'fast' | false;
+}
+
+/**
+ * One permission change between two sets of contracts. `widened` gives a role more than before (a tool,
+ * a higher limit, an approval dropped), `narrowed` gives it less, `changed` needs a reviewer to judge
+ * (a schema, an approval condition, a version left as it was).
+ */
+export interface PermissionChange {
+  readonly role: string;
+  readonly kind: 'widened' | 'narrowed' | 'changed';
+  readonly message: string;
+}
+
+/** The role data document that the Rego policy reads (see `docs/role-data.md`). */
+export interface RoleData {
+  readonly amas: {
+    readonly roles: Readonly<
+      Record<
+        string,
+        {
+          readonly version: string;
+          readonly description: string;
+          readonly tools: Readonly<Record<string, { readonly approval: Readonly<Record<string, unknown>> }>>;
+        }
+      >
+    >;
+  };
+}
+
+/** The names of the predefined roles that ship with the package. */
+export type PredefinedRole = 'admin' | 'code_reviewer' | 'orchestrator' | 'security_auditor';
+
+/** How an adapter finds the parts of an action in a request (`Req` is Express's `req` or Koa's `ctx`). */
+export interface GuardOptions<Req> {
+  /** The caller's role, from verified data (for example a claim of the principal `@amas/oidc` put there). */
+  readonly role: (req: Req) => string | undefined;
+  /** The tool; default: the `:tool` route parameter. */
+  readonly tool?: (req: Req) => string | undefined;
+  /** The tool input; default: the parsed JSON body. */
+  readonly input?: (req: Req) => unknown;
+  /** The principal id for budgets; default: `amas.auth.subject`, as `@amas/oidc` sets it. */
+  readonly principal?: (req: Req) => string | undefined;
+  /** The session id for budgets per session; default: none. */
+  readonly session?: (req: Req) => string | undefined;
+  /**
+   * A human approval **your code already verified** for this very call (see `Action.approval`). Never read
+   * it from the client's request as it stands: a client could then approve itself.
+   */
+  readonly approval?: (req: Req) => { readonly id: string } | undefined;
+  /** Check JSON answers against the tool's output schema before they leave (default true). */
+  readonly validateOutput?: boolean;
+  /**
+   * Spend the budgets here (default true). With `false` the guard only checks that they have room, lets
+   * a call that awaits a human approval through to your policy step, and leaves the spending (and the
+   * final approval check, and the output check) to `spendBudget()` placed after that step.
+   */
+  readonly spend?: boolean;
+}
+
+/** Options of `spendBudget()`, the second half of a guard created with `spend: false`. */
+export interface SpendOptions<Req> {
+  /** A human approval your policy step verified for this very call (for example from `@amas/opa`). */
+  readonly approval?: (req: Req) => { readonly id: string } | undefined;
+  /** Check JSON answers against the tool's output schema before they leave (default true). */
+  readonly validateOutput?: boolean;
+}

@@ -2,8 +2,7 @@ import type { Redis } from 'ioredis';
 import { describe, expectTypeOf, it } from 'vitest';
 import type {} from '../src/express.js';
 import type {} from '../src/koa.js';
-import type { Registry } from '../src/registry.js';
-import type { Action, DenyCode, RedisLike, Verdict } from '../src/types.js';
+import type { Action, DenyCode, RedisLike, Registry, Verdict } from '../src/types.js';
 
 describe('public types', () => {
   it('an ioredis client is a RedisLike', () => {

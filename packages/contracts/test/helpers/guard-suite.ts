@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Registry } from '../../src/registry.js';
 import { createRegistry } from '../../src/registry.js';
-import type { BudgetStore } from '../../src/types.js';
+import type { BudgetStore, Registry } from '../../src/types.js';
 import { sampleContract } from './contracts.js';
 
 /**
