@@ -52,12 +52,14 @@ function issueLine(i: ContractIssue): string {
   return `${i.file ?? '(input)'}:${i.path}: ${i.message}`;
 }
 
+/** A GitHub Actions annotation, escaped as the workflow command format asks (data and properties). */
 function githubLine(i: ContractIssue): string {
-  const esc = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
-  const props = [`file=${esc(i.file ?? '')}`];
+  const data = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const prop = (s: string) => data(s).replace(/:/g, '%3A').replace(/,/g, '%2C');
+  const props = [`file=${prop(i.file ?? '')}`];
   if (i.line !== undefined) props.push(`line=${i.line}`);
   if (i.column !== undefined) props.push(`col=${i.column}`);
-  return `::error ${props.join(',').replace(/:/g, '%3A').replace(/::/g, '')}::${esc(`${i.path}: ${i.message}`)}`;
+  return `::error ${props.join(',')}::${data(`${i.path}: ${i.message}`)}`;
 }
 
 function validate(args: string[], io: Out): number {

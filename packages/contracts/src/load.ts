@@ -9,7 +9,7 @@ import type { Contract, LoadContractsOptions, ResolvedBudget, ResolvedTool } fro
 
 const DEFAULT_TTL_SECONDS = 900;
 
-/** What to load: files and directories, and contracts given as objects or parsed sources. */
+/** What to load: files and directories, and contracts given as objects. */
 export interface LoadInput {
   readonly paths?: readonly string[];
   readonly contracts?: readonly unknown[];
@@ -20,15 +20,6 @@ export interface LoadInput {
 interface Parsed {
   readonly doc: ContractDocument;
   readonly source: ContractSource;
-}
-
-function isSource(value: unknown): value is ContractSource {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'data' in value &&
-    Object.keys(value).every((k) => k === 'data' || k === 'file' || k === 'locate')
-  );
 }
 
 function copy(value: unknown): unknown {
@@ -140,9 +131,9 @@ function checkOwn(p: Parsed, ajv: Ajv | undefined, issues: ContractIssue[]): boo
 
 /**
  * The loader behind {@link loadContracts} and the registry: loads contracts from files, directories and
- * objects, merges bases, and checks everything a CI run
- * should catch: the format, duplicate names, unknown or cyclic bases, conflicts with a base (errors, never
- * silent merges), budgets on unknown tools or on effects no tool has, and JSON Schemas that do not compile.
+ * objects, merges bases, and checks everything a CI run should catch: the format, duplicate names,
+ * unknown or cyclic bases, conflicts with a base (errors, never silent merges), budgets on unknown tools
+ * or on effects no tool has, and JSON Schemas that do not compile.
  * Collects every problem rather than stopping at the first. Abstract contracts serve as bases only.
  */
 export function collectContracts(
@@ -153,7 +144,7 @@ export function collectContracts(
   const { sources, issues: readIssues } = readContractFiles(input.paths ?? []);
   issues.push(...readIssues);
   // Contracts given as objects are copied, so that freezing them below never freezes the caller's objects.
-  for (const c of input.contracts ?? []) sources.push(isSource(c) ? c : { data: copy(c) });
+  for (const c of input.contracts ?? []) sources.push({ data: copy(c) });
 
   const parsed = parse(sources, issues);
   const byName = new Map<string, Parsed>();

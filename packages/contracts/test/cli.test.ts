@@ -84,6 +84,12 @@ describe('amas-contracts validate', () => {
     );
   });
 
+  it('--format github escapes commas and colons in file names', () => {
+    const p = file('broken,6.yaml', broken);
+    const r = cli('validate', '--format', 'github', p);
+    expect(r.out).toContain(`file=${p.replace(/:/g, '%3A').replace(/,/g, '%2C')},line=8,col=15::`);
+  });
+
   it('validates the predefined roles', () => {
     expect(cli('validate', predefinedRolesDir()).code).toBe(0);
   });
