@@ -94,7 +94,7 @@ export function enforceContract(registry: Registry, options: GuardOptions<Reques
  * @example
  * ```ts
  * app.post('/v1/agents/:role/tools/:tool', authenticate(verifier), express.json(),
- *   enforceContract(registry, { role: (req) => req.params.role, spend: false }),
+ *   enforceContract(registry, { role: (req) => roleOf(req), spend: false }), // the verified principal's role
  *   authorize(enforcer),
  *   spendBudget(registry, { approval: (req) => req.amas?.opa?.approval }),
  *   runTool);

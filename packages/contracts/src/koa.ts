@@ -113,7 +113,7 @@ function checkAnswer(registry: Registry, ctx: Context, role: string, tool: strin
  * @example
  * ```ts
  * router.post('/v1/agents/:role/tools/:tool',
- *   enforceContract(registry, { role: (ctx) => ctx.params.role, spend: false }),
+ *   enforceContract(registry, { role: (ctx) => roleOf(ctx), spend: false }), // the verified principal's role
  *   authorize(enforcer),
  *   spendBudget(registry, { approval: (ctx) => ctx.state.amas?.opa?.approval }),
  *   runTool);

@@ -212,8 +212,9 @@ export interface BudgetStore {
 }
 
 /**
- * The part of an ioredis client the Redis store uses. Any `ioredis` `Redis` instance fits; so does a
- * `Cluster` (each check's keys share one hash slot).
+ * The part of an ioredis client the Redis store uses. Any `ioredis` `Redis` instance fits. The keys of one
+ * check share the `{role}` hash tag, so they land in one slot of a Redis Cluster (tested on a single
+ * Redis only).
  */
 export interface RedisLike {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
