@@ -102,7 +102,6 @@ export function denial(verdict: DeniedVerdict | Extract<OutputVerdict, { allowed
 } {
   const err = verdictError(verdict);
   const headers: Record<string, string> = { ...err.headers };
-  if (verdict.code === 'budget_store_unavailable') headers['retry-after'] = '1';
   const body: Record<string, unknown> = { ...err.toJSON() };
   if (verdict.errors) body.errors = verdict.errors;
   if ('budget' in verdict && verdict.budget) body.budget = verdict.budget;

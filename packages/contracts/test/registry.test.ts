@@ -476,3 +476,19 @@ describe('approval_required and budgets', () => {
     expect((await r.check({ ...post, approval: { id: 'ap-x' } })).code).toBe('budget_exhausted');
   });
 });
+
+describe('verdictError', () => {
+  it('maps denials to statuses and Retry-After headers', async () => {
+    const { verdictError } = await import('../src/verdict-error.js');
+    const r = createRegistry({
+      contracts: [sampleContract()],
+      store: both(() => Promise.reject(new Error('x'))),
+    });
+    const down = await r.check(read());
+    if (down.allowed) throw new Error('expected a denial');
+    expect(verdictError(down)).toMatchObject({ status: 503, headers: { 'retry-after': '1' } });
+    const tool = await r.check({ ...read(), tool: 'x' });
+    if (tool.allowed) throw new Error('expected a denial');
+    expect(verdictError(tool)).toMatchObject({ status: 403, code: 'tool_not_allowed', headers: {} });
+  });
+});
