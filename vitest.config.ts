@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // with its own vitest.config.ts; `test/` holds repository-level checks (workflows, layout).
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'examples/*', 'test'],
+    projects: ['packages/*/vitest.config.ts', 'examples/*/vitest.config.ts', 'test/vitest.config.ts'],
   },
 });

@@ -1,0 +1,6 @@
+import { serveUntilSignal } from '@amas-examples/gateway-common';
+import { createApp } from './app.js';
+
+// `pnpm start`: the Express gateway until SIGTERM/SIGINT. Every setting comes from the environment
+// (see examples/README.md); without any, it runs on embedded defaults.
+await serveUntilSignal('express', (services) => createApp(services));
