@@ -51,7 +51,7 @@ export function createApp(services: GatewayServices): express.Express {
     actsAsPathRole,
     express.json({ limit: '64kb' }),
     // 3. contract: allowlist, input schema, budget room (spends nothing yet): 400/403/429/503.
-    enforceContract(registry, { role, spend: false }),
+    enforceContract(registry, { role, session: (req) => req.get('amas-session-id'), spend: false }),
     (req, res, next) => {
       if (toolbox.has(tool(req))) return next();
       const answer = toolNotImplemented(tool(req));

@@ -118,6 +118,43 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
         expect(res.json.error).toBe('tool_input_rejected');
       });
 
+      it('runs the orchestrator tools, with invoke_agent budgeted per session', async () => {
+        const auth = { authorization: `Bearer ${await token(gateway, 'orchestrator-agent')}` };
+        const base = '/v1/agents/orchestrator/tools';
+        const created = await post(
+          gateway.url,
+          `${base}/create_task`,
+          { title: 'review PR 7', priority: 'high' },
+          auth,
+        );
+        expect(created.status).toBe(200);
+        const id = String(created.json.task_id);
+        const status = await post(gateway.url, `${base}/get_task_status`, { task_id: id }, auth);
+        expect(status.json).toMatchObject({ task_id: id, status: 'open', priority: 'high' });
+        const assigned = await post(
+          gateway.url,
+          `${base}/assign_task`,
+          { task_id: id, agent_id: 'reviewer-agent' },
+          auth,
+        );
+        expect(assigned.json).toMatchObject({ status: 'assigned', assignee: 'reviewer-agent' });
+        const invoke = { agent_id: 'auditor-agent', task: 'scan the sandbox' };
+        const noSession = await post(gateway.url, `${base}/invoke_agent`, invoke, auth);
+        expect(noSession.status).toBe(400);
+        expect(noSession.json.error).toBe('action_invalid');
+        const session = { ...auth, 'amas-session-id': `s-${Date.now()}` };
+        const statuses: number[] = [];
+        for (let i = 0; i < 61; i++)
+          statuses.push((await post(gateway.url, `${base}/invoke_agent`, invoke, session)).status);
+        expect(statuses.filter((s) => s === 200)).toHaveLength(60);
+        expect(statuses.at(-1)).toBe(429);
+        const otherSession = await post(gateway.url, `${base}/invoke_agent`, invoke, {
+          ...auth,
+          'amas-session-id': 'another',
+        });
+        expect(otherSession.status).toBe(200);
+      });
+
       it('answers 501 for a tool the contract allows but this gateway does not run', async () => {
         const auth = { authorization: `Bearer ${await token(gateway, 'auditor-agent')}` };
         const res = await post(

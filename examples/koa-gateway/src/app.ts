@@ -73,7 +73,11 @@ export function createApp(services: GatewayServices): Koa {
     actsAsPathRole,
     json,
     // 3. contract: allowlist, input schema, budget room (spends nothing yet): 400/403/429/503.
-    enforceContract(registry, { role, spend: false }),
+    enforceContract(registry, {
+      role,
+      session: (ctx) => ctx.get('amas-session-id') || undefined,
+      spend: false,
+    }),
     async (ctx, next) => (toolbox.has(tool(ctx)) ? next() : send(ctx, toolNotImplemented(tool(ctx)))),
     // 4. policy: allow, deny (403), unavailable (503), or escalate (202 + approval); verifies the
     //    approval on the retry (header amas-approval-id).

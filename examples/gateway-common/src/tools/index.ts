@@ -2,6 +2,7 @@ import { analyzeCode } from './analyze-code.js';
 import { listFilesTool, readFileTool, searchCodeTool } from './files.js';
 import { runScan } from './run-scan.js';
 import { scanSecrets } from './scan-secrets.js';
+import { createTaskBoard } from './task-board.js';
 
 export { ToolInputError } from './sandbox.js';
 
@@ -27,7 +28,16 @@ export interface ToolboxOptions {
  * ```
  */
 export function createToolbox({ sandboxDir, scanTargets }: ToolboxOptions): ReadonlyMap<string, ToolHandler> {
+  const board = createTaskBoard();
+  const boardTools = Object.entries(board).map(
+    ([name, fn]) =>
+      [name, async (input: never) => (fn as (i: unknown) => unknown).call(board, input)] as [
+        string,
+        ToolHandler,
+      ],
+  );
   return new Map<string, ToolHandler>([
+    ...boardTools,
     ['read_file', (input: Parameters<typeof readFileTool>[1]) => readFileTool(sandboxDir, input)],
     ['list_files', (input: Parameters<typeof listFilesTool>[1]) => listFilesTool(sandboxDir, input)],
     ['search_code', (input: Parameters<typeof searchCodeTool>[1]) => searchCodeTool(sandboxDir, input)],
