@@ -2,6 +2,7 @@ import { enforceContract, spendBudget } from '@amas/contracts/express';
 import { authenticate, requireClaims, requireScopes } from '@amas/oidc/express';
 import type { Authorization } from '@amas/opa';
 import { approvalRoutes, authorize, toPrincipal } from '@amas/opa/express';
+import { recordErrors, traceRequests } from '@amas/otel/express';
 import {
   type GatewayServices,
   INVOKE_SCOPE,
@@ -26,6 +27,10 @@ export function createApp(services: GatewayServices): express.Express {
   const { verifier, registry, enforcer, toolbox, config } = services;
   const app = express();
   app.disable('x-powered-by');
+
+  // 1. trace: one server span per request (http.route from the matched template, W3C trace context
+  //    from the caller); the spans of oidc, contracts and opa nest under it. Health checks get none.
+  app.use(traceRequests({ ignore: ['/healthz', '/readyz'] }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -92,6 +97,6 @@ export function createApp(services: GatewayServices): express.Express {
       .status(status)
       .json({ error: status === 500 ? 'internal_error' : 'bad_request', message: 'The request failed.' });
   };
-  app.use(lastResort);
+  app.use(recordErrors(), lastResort);
   return app;
 }

@@ -29,6 +29,12 @@ export interface GatewayConfig {
   publicUrl?: string;
   /** `AMAS_SCAN_TARGETS` (default `127.0.0.1,localhost`): the only hosts `run_scan` may scan. */
   scanTargets: readonly string[];
+  /**
+   * The `OTEL_*` variables, read by `@amas/otel` with the specification's precedence. Tracing exports
+   * only when one of them names an exporter or an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+   * `OTEL_TRACES_EXPORTER=console`, ...); otherwise spans are made for nobody (exporter `none`).
+   */
+  otelEnv: Readonly<Record<string, string>>;
 }
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -91,5 +97,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Gatew
     roleClaim: e.AMAS_ROLE_CLAIM,
     publicUrl: e.AMAS_PUBLIC_URL,
     scanTargets: Object.freeze(e.AMAS_SCAN_TARGETS),
+    otelEnv: Object.freeze(
+      Object.fromEntries(Object.entries(blankless).filter(([k]) => k.startsWith('OTEL_'))) as Record<
+        string,
+        string
+      >,
+    ),
   });
 }

@@ -1,5 +1,6 @@
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setupTelemetry, type TelemetryHandle } from '@amas/otel';
 import { type GatewayConfig, readConfig } from './config.js';
 import { createGatewayServices, type GatewayServices } from './services.js';
 import { runWalkthrough } from './walkthrough.js';
@@ -11,23 +12,51 @@ export type CreateHandler = (services: GatewayServices) => RequestListener;
 export interface RunningGateway {
   readonly url: string;
   readonly services: GatewayServices;
+  /** `@amas/otel`'s handle: flushes spans and stops tracing on {@link RunningGateway.close}. */
+  readonly telemetry: TelemetryHandle;
   close(): Promise<void>;
 }
 
+const EXPORTER_VARS = [
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+];
+
 /**
- * Starts a gateway: services from the configuration (embedded where none is named), the key source
- * warmed up before the first request, then an HTTP server on `HOST:PORT`.
+ * Starts tracing first, before any request: `@amas/otel` with the `OTEL_*` variables of the
+ * configuration. Without an exporter or endpoint among them, spans go nowhere (exporter `none`), so the
+ * embedded demo prints no export errors.
+ */
+function startTracing(name: string, config: Readonly<GatewayConfig>): TelemetryHandle {
+  const exporting = EXPORTER_VARS.some((v) => config.otelEnv[v] !== undefined);
+  return setupTelemetry({
+    serviceName: `amas-${name}-gateway`,
+    env: config.otelEnv,
+    ...(exporting ? {} : { exporter: 'none' as const }),
+    signals: false,
+  });
+}
+
+/**
+ * Starts a gateway: tracing first, then services from the configuration (embedded where none is
+ * named), the key source warmed up before the first request, then an HTTP server on `HOST:PORT`.
  *
  * @example
  * ```ts
- * const gateway = await startGateway(readConfig({ PORT: '0' }), (services) => createApp(services));
+ * const gateway = await startGateway('express', readConfig({ PORT: '0' }), (services) => createApp(services));
  * ```
  */
 export async function startGateway(
+  name: string,
   config: Readonly<GatewayConfig>,
   createHandler: CreateHandler,
 ): Promise<RunningGateway> {
-  const services = await createGatewayServices(config);
+  const telemetry = startTracing(name, config);
+  const services = await createGatewayServices(config).catch(async (err: unknown) => {
+    await telemetry.shutdown().catch(() => undefined);
+    throw err;
+  });
   try {
     await services.verifier.warmUp();
     const server = createServer(createHandler(services));
@@ -41,14 +70,17 @@ export async function startGateway(
     return {
       url: `http://${config.host}:${port}`,
       services,
+      telemetry,
       async close() {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await services.close();
+        await telemetry.shutdown().catch((err: unknown) => console.error(`tracing: ${String(err)}`));
       },
     };
   } catch (err) {
     await services.close();
+    await telemetry.shutdown().catch(() => undefined);
     throw err;
   }
 }
@@ -67,7 +99,7 @@ function describe(name: string, gateway: RunningGateway): string {
  * ```
  */
 export async function serveUntilSignal(name: string, createHandler: CreateHandler): Promise<void> {
-  const gateway = await startGateway(readConfig(), createHandler);
+  const gateway = await startGateway(name, readConfig(), createHandler);
   console.log(describe(name, gateway));
   const stop = () => {
     gateway.close().then(
@@ -90,6 +122,7 @@ export async function serveUntilSignal(name: string, createHandler: CreateHandle
  */
 export async function runDemo(name: string, createHandler: CreateHandler): Promise<void> {
   const gateway = await startGateway(
+    name,
     readConfig({ ...process.env, PORT: process.env.PORT ?? '0' }),
     createHandler,
   );

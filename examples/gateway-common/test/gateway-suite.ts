@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { createTestIssuer, type TestIssuer } from '@amas/oidc/testing';
 import { type OpaTestServer, startOpaTestServer } from '@amas/opa/testing';
+import { type OtlpReceiver, startOtlpReceiver } from '@amas/otel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CreateHandler,
@@ -58,7 +59,7 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
     describe('on embedded defaults', () => {
       let gateway: RunningGateway;
       beforeAll(async () => {
-        gateway = await startGateway(readConfig({ PORT: '0' }), createHandler);
+        gateway = await startGateway(name, readConfig({ PORT: '0' }), createHandler);
       });
       afterAll(() => gateway.close());
 
@@ -219,6 +220,76 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
       });
     });
 
+    describe('with tracing exported over OTLP/HTTP', () => {
+      let receiver: OtlpReceiver;
+      let gateway: RunningGateway;
+      beforeAll(async () => {
+        receiver = await startOtlpReceiver();
+        gateway = await startGateway(
+          name,
+          readConfig({
+            PORT: '0',
+            OTEL_EXPORTER_OTLP_ENDPOINT: receiver.baseUrl,
+            OTEL_BSP_SCHEDULE_DELAY: '50',
+          }),
+          createHandler,
+        );
+      });
+      afterAll(async () => {
+        await gateway.close();
+        await receiver.close();
+      });
+
+      it('nests the spans of oidc, contracts and opa under the request span, joined to the caller', async () => {
+        const t = await token(gateway, 'reviewer-agent');
+        const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+        const callerSpan = '00f067aa0ba902b7';
+        const res = await post(
+          gateway.url,
+          '/v1/agents/code_reviewer/tools/list_files',
+          { path: 'agent-service' },
+          { authorization: `Bearer ${t}`, traceparent: `00-${traceId}-${callerSpan}-01` },
+        );
+        expect(res.status).toBe(200);
+        await gateway.telemetry.forceFlush();
+        const spans = receiver.spans.filter((s) => s.traceId === traceId);
+        const server = spans.find((s) => s.kind === 2);
+        expect(server?.parentSpanId).toBe(callerSpan);
+        expect(server?.attributes).toMatchObject({
+          'http.request.method': 'POST',
+          'http.route': '/v1/agents/:role/tools/:tool',
+          'http.response.status_code': 200,
+        });
+        const under = (spanName: string) => spans.find((s) => s.name === spanName)?.parentSpanId;
+        for (const child of ['amas.oidc.verify', 'amas.contracts.check', 'amas.opa.decide']) {
+          expect(under(child), child).toBe(server?.spanId);
+        }
+        expect(JSON.stringify(spans)).not.toContain(t.split('.')[2]);
+      });
+
+      it('marks a denied call on its span without leaking the token', async () => {
+        receiver.clear();
+        const res = await post(
+          gateway.url,
+          '/v1/agents/code_reviewer/tools/list_files',
+          { path: '.' },
+          { authorization: 'Bearer not.a.jwt' },
+        );
+        expect(res.status).toBe(401);
+        await gateway.telemetry.forceFlush();
+        const server = receiver.spans.find((s) => s.kind === 2);
+        expect(server?.attributes['http.response.status_code']).toBe(401);
+        expect(JSON.stringify(receiver.spans)).not.toContain('not.a.jwt');
+      });
+
+      it('makes no span for health checks', async () => {
+        receiver.clear();
+        await fetch(`${gateway.url}/healthz`);
+        await gateway.telemetry.forceFlush();
+        expect(receiver.spans.filter((s) => s.kind === 2)).toEqual([]);
+      });
+    });
+
     describe('with an external issuer and an OPA URL from the environment', () => {
       let issuer: TestIssuer;
       let opa: OpaTestServer;
@@ -229,6 +300,7 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
           dataFile: new URL('../../../policies/roles.json', import.meta.url).pathname,
         });
         gateway = await startGateway(
+          name,
           readConfig({ PORT: '0', AMAS_OIDC_ISSUER: issuer.issuer, AMAS_OPA_URL: opa.url }),
           createHandler,
         );
@@ -293,8 +365,8 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
       });
 
       it('spends one budget across replicas and keeps an approval granted on one for the other', async () => {
-        const a = await startGateway(readConfig(env()), createHandler);
-        const b = await startGateway(readConfig(env()), createHandler);
+        const a = await startGateway(name, readConfig(env()), createHandler);
+        const b = await startGateway(name, readConfig(env()), createHandler);
         try {
           const reviewer = `Bearer ${await issuer.mint({ sub: 'rev-1', amas_role: 'code_reviewer', scope: 'agents:invoke' })}`;
           const read = (g: RunningGateway) =>
@@ -325,7 +397,7 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
             { authorization: lead },
           );
           expect(approved.status).toBe(200);
-          const c = await startGateway(readConfig(env()), createHandler);
+          const c = await startGateway(name, readConfig(env()), createHandler);
           try {
             const run = await post(c.url, '/v1/agents/security_auditor/tools/run_scan', scan, {
               authorization: auditor,
@@ -348,10 +420,14 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
       });
 
       it('denies with 503 budget_store_unavailable when Redis is gone', async () => {
-        const g = await startGateway(readConfig(env()), createHandler);
+        const g = await startGateway(name, readConfig(env()), createHandler);
         const other = await startRedis();
         await g.close();
-        const broken = await startGateway(readConfig({ ...env(), AMAS_REDIS_URL: other.url }), createHandler);
+        const broken = await startGateway(
+          name,
+          readConfig({ ...env(), AMAS_REDIS_URL: other.url }),
+          createHandler,
+        );
         await other.stop();
         try {
           const t = `Bearer ${await issuer.mint({ sub: 'rev-2', amas_role: 'code_reviewer', scope: 'agents:invoke' })}`;

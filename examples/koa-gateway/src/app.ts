@@ -2,6 +2,7 @@ import { enforceContract, spendBudget } from '@amas/contracts/koa';
 import { authenticate, requireClaims, requireScopes } from '@amas/oidc/koa';
 import type { Authorization } from '@amas/opa';
 import { approvalRoutes, authorize, toPrincipal } from '@amas/opa/koa';
+import { traceRequests } from '@amas/otel/koa';
 import {
   type Answer,
   type GatewayServices,
@@ -54,6 +55,9 @@ export function createApp(services: GatewayServices): Koa {
   const role = (ctx: Context) => String(ctx.params.role);
   const tool = (ctx: Context) => String(ctx.params.tool);
 
+  // 1. trace: one server span per request (http.route from the matched template, W3C trace context
+  //    from the caller); the spans of oidc, contracts and opa nest under it. Health checks get none.
+  app.use(traceRequests({ ignore: ['/healthz', '/readyz'] }));
   app.use(lastResort);
 
   router.get('/healthz', (ctx) => send(ctx, { status: 200, body: { status: 'ok' } }));
