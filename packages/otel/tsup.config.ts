@@ -12,6 +12,7 @@ export default packageBuild(
     koa: 'src/koa.ts',
     register: 'src/register.ts',
     testing: 'src/testing.ts',
+    cli: 'src/cli.ts',
   },
   {
     // `import.meta.url` in the CommonJS build (to resolve optional instrumentation packages lazily).

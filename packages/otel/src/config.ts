@@ -15,6 +15,10 @@ const ATTR_SERVICE_VERSION = 'service.version';
 // Incubating in semantic-conventions 1.45, so copied here rather than imported from `/incubating`.
 const ATTR_DEPLOYMENT_ENVIRONMENT_NAME = 'deployment.environment.name';
 const DEFAULT_ENDPOINT = 'http://localhost:4318/';
+// Four times the specification's 2048: a service at tens of thousands of spans per second outruns a
+// 2048-span queue whenever the collector pauses for a few tens of milliseconds, and the SDK then drops
+// spans without a word. 8192 spans cost some megabytes at most.
+export const DEFAULT_MAX_QUEUE_SIZE = 8192;
 
 /** What the SDK needs beyond the printable configuration: secrets and user-supplied objects. */
 export interface ResolvedRuntime {
@@ -201,7 +205,7 @@ export function resolveConfig(
         ['OTEL_BSP_MAX_QUEUE_SIZE', read.integer('OTEL_BSP_MAX_QUEUE_SIZE', 1)],
         ['options', batchOpt.maxQueueSize],
       ],
-      2048,
+      DEFAULT_MAX_QUEUE_SIZE,
     ),
     maxExportBatchSize: pick<number>(
       'batch.maxExportBatchSize',

@@ -2,23 +2,23 @@ import { context } from '@opentelemetry/api';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { isTelemetryError } from './errors.js';
 import { expressRoute } from './express-route.js';
-import {
-  createRequestTracer,
-  noteRequestError,
-  type RequestReader,
-  type RequestTrace,
-} from './request-tracer.js';
+import { createRequestTracer, noteRequestError, type RequestReader, traceOf } from './request-tracer.js';
 import type { RequestTelemetry, TraceRequestsOptions } from './types.js';
 
-const STATE = Symbol.for('@amas/otel/request-trace');
-type Traced = Request & { [STATE]?: RequestTrace; amas?: { otel?: RequestTelemetry } };
+type Traced = Request & { amas?: { otel?: RequestTelemetry } };
 
 const reader: RequestReader<Request> = {
   method: (req) => req.method,
   url: (req) => req.originalUrl ?? req.url,
   headers: (req) => req.headers,
   httpVersion: (req) => req.httpVersion,
-  scheme: (req) => req.protocol,
+  // `req.protocol` consults the trust-proxy setting, which only matters when X-Forwarded-Proto is sent.
+  scheme: (req) =>
+    req.headers['x-forwarded-proto'] === undefined
+      ? (req.socket as { encrypted?: boolean }).encrypted
+        ? 'https'
+        : 'http'
+      : req.protocol,
 };
 
 /**
@@ -50,13 +50,12 @@ export function traceRequests(options: TraceRequestsOptions = {}): RequestHandle
     const telemetry = state.telemetry;
     if (telemetry !== undefined) {
       const r = req as Traced;
-      r[STATE] = state;
       const amas = r.amas ?? {};
       amas.otel = telemetry;
       r.amas = amas;
       if (telemetry.span.isRecording()) {
         // `finish` comes before the auto-instrumentation ends its span on `close`.
-        res.once(state.mode === 'own' ? 'close' : 'finish', () =>
+        res.on(state.mode === 'own' ? 'close' : 'finish', () =>
           tracer.finish(state, res.headersSent ? res.statusCode : undefined, expressRoute(req)),
         );
       }
@@ -79,7 +78,7 @@ export function traceRequests(options: TraceRequestsOptions = {}): RequestHandle
  */
 export function recordErrors(): ErrorRequestHandler {
   return (err, req, _res, next) => {
-    noteRequestError((req as Traced)[STATE], err);
+    noteRequestError(traceOf((req as Traced).amas?.otel), err);
     next(err);
   };
 }

@@ -1,6 +1,25 @@
 export type { TelemetryErrorCode, TelemetryErrorOptions } from './errors.js';
 export { isTelemetryError, TelemetryError, TelemetryErrorStatus } from './errors.js';
 export { setupTelemetry } from './setup.js';
+export { type GrafanaDashboard, type GrafanaPanel, generateDashboards } from './slo/dashboard.js';
+export { renderSloFiles, SLO_FILES } from './slo/files.js';
+export { generateSloTests, type PromtoolTestFile } from './slo/fixtures.js';
+export {
+  generateAlertRules,
+  generateRecordingRules,
+  type PrometheusRule,
+  type PrometheusRuleFile,
+  SLO_ALERTS,
+} from './slo/rules.js';
+export {
+  type BurnRateAlert,
+  parseSloDefinitions,
+  type SloDefinition,
+  type SloDefinitions,
+  type SloDefinitionsInput,
+  type SloService,
+  validateSloDefinitions,
+} from './slo/schema.js';
 export type {
   BatchOptions,
   ExporterName,

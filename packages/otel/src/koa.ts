@@ -1,7 +1,7 @@
 import { context } from '@opentelemetry/api';
 import type { Context, Middleware } from 'koa';
 import { isTelemetryError } from './errors.js';
-import { createRequestTracer, noteRequestError, type RequestReader } from './request-tracer.js';
+import { createRequestTracer, noteRequestError, type RequestReader, traceOf } from './request-tracer.js';
 import type { RequestTelemetry, TraceRequestsOptions } from './types.js';
 
 type State = { amas?: { otel?: RequestTelemetry } };
@@ -47,15 +47,19 @@ export function traceRequests(options: TraceRequestsOptions = {}): Middleware {
     expose(ctx, telemetry);
     const res = ctx.res;
     // `finish` comes before the auto-instrumentation ends its span on `close`.
-    res.once(state.mode === 'own' ? 'close' : 'finish', () =>
+    res.on(state.mode === 'own' ? 'close' : 'finish', () =>
       tracer.finish(state, res.headersSent ? res.statusCode : undefined, koaRoute(ctx)),
     );
-    const done = state.context === undefined ? next() : context.with(state.context, next);
-    return done.catch((err: unknown) => {
-      noteRequestError(state, err);
-      throw err;
-    });
+    // Koa hands every error that escapes the middleware to `ctx.onerror`; hooking it there records the
+    // exception without wrapping the chain in one more promise per request.
+    ctx.onerror = onerrorWithTrace;
+    return state.context === undefined ? next() : context.with(state.context, next);
   };
+}
+
+function onerrorWithTrace(this: Context, err: unknown): void {
+  if (err !== null && err !== undefined) noteRequestError(traceOf(requestTelemetry(this)), err);
+  (Object.getPrototypeOf(this) as Context).onerror.call(this, err as Error);
 }
 
 /**

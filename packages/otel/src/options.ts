@@ -70,7 +70,7 @@ const telemetryOptions = z.strictObject({
       scheduledDelayMs: z.number().int().nonnegative().optional(),
       exportTimeoutMs: positiveInt.optional(),
     })
-    .refine((b) => b.maxExportBatchSize === undefined || b.maxExportBatchSize <= (b.maxQueueSize ?? 2048), {
+    .refine((b) => b.maxExportBatchSize === undefined || b.maxExportBatchSize <= (b.maxQueueSize ?? 8192), {
       error: 'maxExportBatchSize must not exceed maxQueueSize',
     })
     .optional(),

@@ -119,7 +119,7 @@ export function createRequestTracer<Req>(
       if (span.isRecording() && telemetry.requestId !== telemetry.traceId) {
         span.setAttribute('amas.otel.request_id', telemetry.requestId);
       }
-      return { mode: 'upstream', context: undefined, telemetry, method, rpc, errorType: undefined };
+      return link({ mode: 'upstream', context: undefined, telemetry, method, rpc, errorType: undefined });
     }
 
     const parent = hasPropagationFields(headers) ? propagation.extract(ROOT_CONTEXT, headers) : ROOT_CONTEXT;
@@ -140,14 +140,14 @@ export function createRequestTracer<Req>(
       if (version !== undefined) span.setAttribute('network.protocol.version', version);
       if (requestId !== undefined) span.setAttribute('amas.otel.request_id', requestId);
     }
-    return {
+    return link({
       mode: 'own',
       context: trace.setSpan(parent, span),
       telemetry: telemetryOf(span, requestId),
       method,
       rpc: undefined,
       errorType: undefined,
-    };
+    });
   }
 
   function finish(state: RequestTrace, statusCode: number | undefined, route: string | undefined): void {
@@ -195,6 +195,22 @@ export function noteRequestError(state: RequestTrace | undefined, err: unknown):
   } else {
     state.errorType = typeof err;
   }
+}
+
+/**
+ * The state travels on the telemetry object the adapters expose, not on the framework's request object:
+ * every property added to an Express request (whose prototype Express swaps) costs microseconds.
+ */
+const TRACE_STATE = Symbol('@amas/otel/request-trace');
+
+function link(state: RequestTrace): RequestTrace {
+  (state.telemetry as { [TRACE_STATE]?: RequestTrace })[TRACE_STATE] = state;
+  return state;
+}
+
+/** The state of the request whose telemetry this is (for recording errors later). */
+export function traceOf(telemetry: RequestTelemetry | undefined): RequestTrace | undefined {
+  return (telemetry as { [TRACE_STATE]?: RequestTrace } | undefined)?.[TRACE_STATE];
 }
 
 function telemetryOf(span: Span, requestId: string | undefined): RequestTelemetry {

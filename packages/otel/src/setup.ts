@@ -1,5 +1,10 @@
-import { context, propagation, type TextMapPropagator, trace } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { context, propagation, type TextMapPropagator, TraceFlags, trace } from '@opentelemetry/api';
+import {
+  CompositePropagator,
+  ExportResultCode,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -9,8 +14,10 @@ import {
   ConsoleSpanExporter,
   NodeTracerProvider,
   ParentBasedSampler,
+  type ReadableSpan,
   type Sampler,
   type SpanExporter,
+  type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-node';
 import { describeConfig, type ResolvedRuntime, resolveConfig } from './config.js';
@@ -95,9 +102,10 @@ function startTracing(
   runtime: ResolvedRuntime,
   logger: TelemetryLogger,
 ): TelemetryHandle {
-  const processors = exportersFor(config, runtime).map(
+  const tally = new Tally();
+  const processors: SpanProcessor[] = exportersFor(config, runtime).map(
     (exporter) =>
-      new BatchSpanProcessor(exporter, {
+      new BatchSpanProcessor(tally.watch(exporter), {
         maxQueueSize: config.batch.maxQueueSize,
         maxExportBatchSize: config.batch.maxExportBatchSize,
         scheduledDelayMillis: config.batch.scheduledDelayMs,
@@ -113,7 +121,7 @@ function startTracing(
       }),
     ),
     sampler: runtime.sampler ?? samplerFor(config),
-    spanProcessors: processors,
+    spanProcessors: processors.length > 0 ? [tally, ...processors] : [],
   });
 
   const proxy = trace.getTracerProvider() as { getDelegate?: () => unknown };
@@ -169,12 +177,69 @@ function startTracing(
           );
         } finally {
           unregister(provider);
+          const lost = tally.lost();
+          if (lost.dropped > 0) {
+            logger.warn(
+              `${lost.dropped} spans were dropped because the queue was full (batch.maxQueueSize=${config.batch.maxQueueSize}); raise batch.maxQueueSize or OTEL_BSP_MAX_QUEUE_SIZE`,
+            );
+          }
+          if (lost.failed > 0) {
+            logger.warn(
+              `${lost.failed} spans could not be exported (the collector refused them or was unreachable)`,
+            );
+          }
         }
       })();
       return stopped;
     },
   });
   return handle;
+}
+
+/**
+ * Counts what was sampled and ended against what each exporter delivered, so that a span lost at shutdown
+ * (a full queue drops silently in the SDK) is reported instead of vanishing.
+ */
+class Tally implements SpanProcessor {
+  private ended = 0;
+  private readonly delivered: { exported: number; failed: number }[] = [];
+
+  watch(exporter: SpanExporter): SpanExporter {
+    const counts = { exported: 0, failed: 0 };
+    this.delivered.push(counts);
+    return {
+      export(spans, done) {
+        exporter.export(spans, (result) => {
+          if (result.code === ExportResultCode.SUCCESS) counts.exported += spans.length;
+          else counts.failed += spans.length;
+          done(result);
+        });
+      },
+      shutdown: () => exporter.shutdown(),
+      forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+    };
+  }
+
+  lost(): { dropped: number; failed: number } {
+    let dropped = 0;
+    let failed = 0;
+    for (const c of this.delivered) {
+      dropped = Math.max(dropped, this.ended - c.exported - c.failed);
+      failed = Math.max(failed, c.failed);
+    }
+    return { dropped, failed };
+  }
+
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) this.ended++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 function exportersFor(config: TelemetryConfig, runtime: ResolvedRuntime): SpanExporter[] {

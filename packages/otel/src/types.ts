@@ -32,7 +32,11 @@ export interface TelemetryLogger {
 
 /** Settings of the batch span processor (`OTEL_BSP_*`). */
 export interface BatchOptions {
-  /** Spans kept in memory while waiting for export; beyond it, new spans are dropped. Default 2048. */
+  /**
+   * Spans kept in memory while waiting for export; beyond it, new spans are dropped (and counted in a
+   * warning at shutdown). Default 8192, four times the specification's 2048, so that a busy service
+   * survives a collector pause without losing spans.
+   */
   maxQueueSize?: number;
   /** Spans per export request; at most `maxQueueSize`. Default 512. */
   maxExportBatchSize?: number;

@@ -162,6 +162,33 @@ describe('flush and shutdown', () => {
     }
   });
 
+  it('says at shutdown how many spans a full queue dropped, instead of losing them silently', async () => {
+    let exported = 0;
+    const slow: SpanExporter = {
+      export: (spans: ReadableSpan[], done: (r: ExportResult) => void) => {
+        setTimeout(() => {
+          exported += spans.length;
+          done({ code: 0 });
+        }, 20);
+      },
+      shutdown: async () => {},
+    };
+    const warnings: string[] = [];
+    const handle = setupTelemetry({
+      exporter: slow,
+      batch: { maxQueueSize: 2, maxExportBatchSize: 2 },
+      env: {},
+      esmLoaderHook: false,
+      logger: { info: () => {}, warn: (m) => warnings.push(m) },
+    });
+    for (let i = 0; i < 10; i++) emit(`burst-${i}`);
+    await handle.shutdown();
+    expect(exported).toBeLessThan(10);
+    expect(warnings).toEqual([
+      `${10 - exported} spans were dropped because the queue was full (batch.maxQueueSize=2); raise batch.maxQueueSize or OTEL_BSP_MAX_QUEUE_SIZE`,
+    ]);
+  });
+
   it('rejects with export_failed when the exporter fails, keeping the cause', async () => {
     const failing: SpanExporter = {
       export: (_spans: ReadableSpan[], done: (r: ExportResult) => void) =>
