@@ -13,6 +13,8 @@ export interface KeySource {
   readonly kind: IssuerHealth['source'];
   /** The keys that may verify a token with this `alg` and `kid`. Rejects with an {@link OidcError}. */
   keysFor(alg: string, kid: string | undefined): Promise<readonly VerificationKey[]>;
+  /** The same, synchronously, when fresh keys match; `undefined` means: call {@link KeySource.keysFor}. */
+  freshKeys(alg: string, kid: string | undefined): readonly VerificationKey[] | undefined;
   /** Whether `alg` is allowed now (discovery may narrow the configured list). */
   allows(alg: string): boolean;
   /** Whether the key with this identity may still verify (for cached tokens). */
@@ -72,6 +74,13 @@ export class RemoteJwks implements KeySource {
 
   usable(keyId: string, nowMs: number): boolean {
     return this.set !== undefined && this.withinStaleWindow(nowMs) && this.set.ids.has(keyId);
+  }
+
+  freshKeys(alg: string, kid: string | undefined): readonly VerificationKey[] | undefined {
+    const { cacheTtl, refreshAhead } = this.ctx.config.jwks;
+    if (!this.set || Date.now() - this.fetchedAt >= (cacheTtl - refreshAhead) * 1000) return undefined;
+    const found = candidateKeys(this.set, alg, kid);
+    return found.length > 0 ? found : undefined;
   }
 
   async keysFor(alg: string, kid: string | undefined): Promise<readonly VerificationKey[]> {
@@ -233,6 +242,11 @@ export class StaticKeys implements KeySource {
     return this.set.ids.has(keyId);
   }
 
+  freshKeys(alg: string, kid: string | undefined): readonly VerificationKey[] | undefined {
+    const found = candidateKeys(this.set, alg, kid);
+    return found.length > 0 ? found : undefined;
+  }
+
   async keysFor(alg: string, kid: string | undefined): Promise<readonly VerificationKey[]> {
     const found = candidateKeys(this.set, alg, kid);
     if (found.length === 0) throw keyNotFound();
@@ -260,12 +274,15 @@ export class SecretKey implements KeySource {
   ) {
     this.allowed = new Set(issuer.algorithms);
     const imports = new Map<string, Promise<CryptoKey>>();
+    const ready = new Map<string, CryptoKey>();
     for (const alg of issuer.algorithms) {
       const hash = HMAC_HASH[alg];
       if (!hash) continue;
-      imports.set(alg, crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash }, false, ['verify']));
+      const imported = crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash }, false, ['verify']);
+      imports.set(alg, imported);
+      imported.then((k) => ready.set(alg, k)).catch(() => {});
     }
-    this.key = { id: 'secret', kid: undefined, jwk: Object.freeze({ kty: 'oct' }), imports };
+    this.key = { id: 'secret', kid: undefined, jwk: Object.freeze({ kty: 'oct' }), imports, ready };
   }
 
   allows(alg: string): boolean {
@@ -274,6 +291,10 @@ export class SecretKey implements KeySource {
 
   usable(): boolean {
     return true;
+  }
+
+  freshKeys(alg: string): readonly VerificationKey[] | undefined {
+    return this.key.imports.has(alg) ? [this.key] : undefined;
   }
 
   async keysFor(alg: string): Promise<readonly VerificationKey[]> {

@@ -9,6 +9,8 @@ export interface VerificationKey {
   readonly kid: string | undefined;
   readonly jwk: Readonly<PublicJwk>;
   readonly imports: Map<string, Promise<CryptoKey>>;
+  /** Imports that have completed, for a synchronous lookup on the hot path. */
+  readonly ready: Map<string, CryptoKey>;
 }
 
 /** A parsed key set: lookups by `kid` and the set of key identities (for the token cache). */
@@ -113,6 +115,7 @@ export function buildKeySet(document: unknown, maxKeys: number): KeySet {
       kid: jwk.kid,
       jwk,
       imports: new Map(),
+      ready: new Map(),
     };
     keys.push(key);
     if (key.kid !== undefined) {
@@ -137,7 +140,10 @@ export function importFor(key: VerificationKey, alg: string): Promise<CryptoKey>
   if (!imported) {
     imported = importJWK({ ...key.jwk, alg }, alg) as Promise<CryptoKey>;
     key.imports.set(alg, imported);
-    imported.catch(() => key.imports.delete(alg));
+    imported.then(
+      (k) => key.ready.set(alg, k),
+      () => key.imports.delete(alg),
+    );
   }
   return imported;
 }

@@ -139,9 +139,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   const closedError = () =>
     authError('jwks_unavailable', 'The verifier is closed.', { ...ctx, retryAfter: config.jwks.cooldown });
 
-  async function lookupIssuer(iss: string): Promise<IssuerEntry> {
-    const fixed = configured.get(iss);
-    if (fixed) return fixed;
+  async function resolveIssuer(iss: string): Promise<IssuerEntry> {
     const resolver = config.resolver;
     if (!resolver) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
     const known = resolved.get(iss);
@@ -192,7 +190,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     }
   }
 
-  async function validateClaims(payload: JwtClaims): Promise<TClaims> {
+  function checkRegisteredClaims(payload: JwtClaims): void {
     for (const name of ['exp', 'nbf', 'iat'] as const) {
       if (payload[name] !== undefined && !Number.isFinite(payload[name])) {
         throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
@@ -203,6 +201,11 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
         throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
       }
     }
+  }
+
+  const customChecks = config.claimsSchema !== undefined || Object.keys(config.claimValidators).length > 0;
+
+  async function validateClaims(payload: JwtClaims): Promise<TClaims> {
     for (const [name, validate] of Object.entries(config.claimValidators)) {
       let ok = false;
       try {
@@ -236,7 +239,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     const { source } = issuer;
     const { alg, kid } = parsed;
     if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
-    const keys = await source.keysFor(alg, kid);
+    const keys = source.freshKeys(alg, kid) ?? (await source.keysFor(alg, kid));
     // Without a kid, trying every key would multiply the work an attacker causes per request.
     if (kid === undefined && keys.length > 1) {
       throw authError('key_not_found', 'The token has no kid and several keys of the issuer match.', ctx);
@@ -245,12 +248,14 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
     let failure: unknown;
     for (const key of keys) {
-      let cryptoKey: CryptoKey;
-      try {
-        cryptoKey = await importFor(key, alg);
-      } catch (cause) {
-        failure = cause;
-        continue;
+      let cryptoKey: CryptoKey | undefined = key.ready.get(alg);
+      if (!cryptoKey) {
+        try {
+          cryptoKey = await importFor(key, alg);
+        } catch (cause) {
+          failure = cause;
+          continue;
+        }
       }
       try {
         const { payload } = await jwtVerify(token, cryptoKey, {
@@ -271,35 +276,43 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     throw fromJose(failure, ctx, knownClaims);
   }
 
-  async function verifyToken(token: string, span: Span): Promise<Principal<TClaims>> {
-    if (closed) throw closedError();
-    if (cache && typeof token === 'string' && token.length <= config.maxTokenLength) {
-      const hit = cache.get(token);
-      if (hit) {
-        const nowMs = Date.now();
-        if (nowMs < hit.expiresAtMs && hit.source.usable(hit.keyId, nowMs)) {
-          span.setAttributes({
-            'amas.oidc.cache': 'hit',
-            'amas.oidc.issuer': hit.principal.issuer,
-            'amas.oidc.algorithm': hit.principal.header.alg,
-          });
-          if (hit.principal.header.kid !== undefined)
-            span.setAttribute('amas.oidc.kid', hit.principal.header.kid);
-          checkCachedTimes(hit, nowMs, token);
-          return hit.principal;
-        }
-        cache.delete(token);
-      }
+  /** The cached principal of a token, re-checking its time claims and its key; `undefined` on a miss. */
+  function cachedPrincipal(token: string, span: Span): Principal<TClaims> | undefined {
+    if (!cache || typeof token !== 'string' || token.length > config.maxTokenLength) return undefined;
+    const hit = cache.get(token);
+    if (!hit) return undefined;
+    const nowMs = Date.now();
+    if (nowMs >= hit.expiresAtMs || !hit.source.usable(hit.keyId, nowMs)) {
+      cache.delete(token);
+      return undefined;
     }
-    span.setAttribute('amas.oidc.cache', cache ? 'miss' : 'off');
+    if (span.isRecording()) {
+      const { issuer, header } = hit.principal;
+      span.setAttributes({
+        'amas.oidc.cache': 'hit',
+        'amas.oidc.issuer': issuer,
+        'amas.oidc.algorithm': header.alg,
+      });
+      if (header.kid !== undefined) span.setAttribute('amas.oidc.kid', header.kid);
+    }
+    checkCachedTimes(hit, nowMs, token);
+    return hit.principal;
+  }
+
+  async function verifyUncached(token: string, span: Span): Promise<Principal<TClaims>> {
+    const recording = span.isRecording();
+    if (recording) span.setAttribute('amas.oidc.cache', cache ? 'miss' : 'off');
     const parsed = parseToken(token, config.maxTokenLength, ctx);
-    span.setAttribute('amas.oidc.algorithm', SAFE_ATTRIBUTE.test(parsed.alg) ? parsed.alg : 'invalid');
-    if (parsed.kid !== undefined && SAFE_ATTRIBUTE.test(parsed.kid))
-      span.setAttribute('amas.oidc.kid', parsed.kid);
-    const issuer = await lookupIssuer(parsed.iss);
-    span.setAttribute('amas.oidc.issuer', issuer.config.issuer);
+    if (recording) {
+      span.setAttribute('amas.oidc.algorithm', SAFE_ATTRIBUTE.test(parsed.alg) ? parsed.alg : 'invalid');
+      if (parsed.kid !== undefined && SAFE_ATTRIBUTE.test(parsed.kid))
+        span.setAttribute('amas.oidc.kid', parsed.kid);
+    }
+    const issuer = configured.get(parsed.iss) ?? (await resolveIssuer(parsed.iss));
+    if (recording) span.setAttribute('amas.oidc.issuer', issuer.config.issuer);
     const { payload, keyId } = await verifyWithKeys(token, parsed, issuer);
-    const claims = await validateClaims(payload);
+    checkRegisteredClaims(payload);
+    const claims = customChecks ? await validateClaims(payload) : (payload as TClaims);
     const header = Object.freeze({
       alg: parsed.alg,
       ...(parsed.kid === undefined ? {} : { kid: parsed.kid }),
@@ -326,38 +339,63 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     return principal;
   }
 
-  function verify(token: string): Promise<Principal<TClaims>> {
-    return tracer.startActiveSpan('amas.oidc.verify', async (span) => {
-      try {
-        const principal = await verifyToken(token, span);
-        span.setAttribute('amas.oidc.outcome', 'ok');
-        return principal;
-      } catch (err) {
-        const error = isOidcError(err)
-          ? err
-          : authError('signature_invalid', MESSAGES.signature_invalid, { ...ctx, cause: err });
-        span.setAttribute('amas.oidc.outcome', error.code);
-        if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+  function settled(span: Span, err?: unknown): OidcError | undefined {
+    if (err === undefined) {
+      span.setAttribute('amas.oidc.outcome', 'ok');
+      span.end();
+      return undefined;
+    }
+    const error = isOidcError(err)
+      ? err
+      : authError('signature_invalid', MESSAGES.signature_invalid, { ...ctx, cause: err });
+    span.setAttribute('amas.oidc.outcome', error.code);
+    if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+    span.end();
+    return error;
   }
 
-  async function verifyRequest(
+  // A cache hit is answered without awaiting anything: this is the path most requests take.
+  // The span is not made active: nothing verify calls needs it as a parent, and an active span costs
+  // a context per call even when no SDK is registered.
+  function verify(token: string): Promise<Principal<TClaims>> {
+    const span = tracer.startSpan('amas.oidc.verify');
+    try {
+      if (closed) throw closedError();
+      const hit = cachedPrincipal(token, span);
+      if (hit) {
+        settled(span);
+        return Promise.resolve(hit);
+      }
+    } catch (err) {
+      return Promise.reject(settled(span, err));
+    }
+    return verifyUncached(token, span).then(
+      (principal) => {
+        settled(span);
+        return principal;
+      },
+      (err: unknown) => {
+        throw settled(span, err);
+      },
+    );
+  }
+
+  function verifyRequest(
     request: RequestLike,
     opts: VerifyRequestOptions = {},
   ): Promise<Principal<TClaims> | undefined> {
-    if (typeof request !== 'object' || request === null || typeof request.headers !== 'object') {
-      throw authError('invalid_request', 'The request has no headers.', ctx);
+    let token: string | undefined;
+    try {
+      if (typeof request !== 'object' || request === null || typeof request.headers !== 'object') {
+        throw authError('invalid_request', 'The request has no headers.', ctx);
+      }
+      token = extractToken(request, config, ctx);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const token = extractToken(request, config);
-    if (token === undefined) {
-      if (opts.optional) return undefined;
-      throw authError('token_missing', 'No bearer token was presented.', ctx);
-    }
-    return verify(token);
+    if (token !== undefined) return verify(token);
+    if (opts.optional) return Promise.resolve(undefined);
+    return Promise.reject(authError('token_missing', 'No bearer token was presented.', ctx));
   }
 
   function entries(): IssuerEntry[] {

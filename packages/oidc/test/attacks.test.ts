@@ -33,6 +33,7 @@ let attacker: TestKey;
 let jwks: JwksServer;
 let evil: TestIssuer;
 let verifier: Verifier;
+let cached: Verifier;
 
 beforeAll(async () => {
   [keyA, keyB, ecKey, attacker] = await Promise.all([
@@ -44,17 +45,28 @@ beforeAll(async () => {
   jwks = await jwksServer({ keys: [keyA.publicJwk, keyB.publicJwk, ecKey.publicJwk] });
   evil = await createTestIssuer({ audience: AUDIENCE });
   verifier = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.jwksUri, cache: false });
-  await verifier.warmUp();
+  cached = createVerifier({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.jwksUri });
+  await Promise.all([verifier.warmUp(), cached.warmUp()]);
 });
 afterAll(async () => {
   await verifier.close();
+  await cached.close();
   await jwks.close();
   await evil.close();
 });
 beforeEach(() => evil.resetRequests());
 
-/** Asserts a 4xx OidcError with this code, whose message and headers do not contain the token. */
-async function refused(token: string, code: string, v: Verifier = verifier): Promise<void> {
+/**
+ * Asserts a 4xx OidcError with this code, whose message and headers do not contain the token. Without
+ * an explicit verifier, both the uncached verifier and one with the verified-token cache (holding
+ * genuine tokens) must refuse it.
+ */
+async function refused(token: string, code: string, v?: Verifier): Promise<void> {
+  if (v === undefined) {
+    await refused(token, code, verifier);
+    await refused(token, code, cached);
+    return;
+  }
   const err = await v.verify(token).then(
     () => undefined,
     (e: unknown) => e,
@@ -92,7 +104,10 @@ function hmac(
 
 describe('sanity', () => {
   it('accepts a genuine token (so every refusal below is the attack, not the setup)', async () => {
-    await expect(verifier.verify(await sign(keyA))).resolves.toMatchObject({ subject: 'user-1' });
+    const genuine = await sign(keyA);
+    await expect(verifier.verify(genuine)).resolves.toMatchObject({ subject: 'user-1' });
+    await expect(cached.verify(genuine)).resolves.toMatchObject({ subject: 'user-1' });
+    await expect(cached.verify(await sign(ecKey))).resolves.toMatchObject({ subject: 'user-1' });
   });
 });
 

@@ -50,6 +50,22 @@ describe('verified-token cache', () => {
     expect(cacheOutcomes()).toEqual(['miss', 'miss']);
   });
 
+  it('never lets a tampered token borrow the cache entry of the genuine token it copies the signature of', async () => {
+    const verifier = staticVerifier();
+    const genuine = await sign(key, { sub: 'alice', scope: 'tools:read' });
+    await verifier.verify(genuine);
+    const [header, , signature] = genuine.split('.');
+    const payload = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(genuine.split('.')[1] as string, 'base64url').toString()),
+        scope: 'root',
+      }),
+    ).toString('base64url');
+    await rejectsWith(verifier.verify(`${header}.${payload}.${signature}`), 'signature_invalid');
+    expect((await verifier.verify(genuine)).scopes).toEqual(['tools:read']);
+    expect(cacheOutcomes()).toEqual(['miss', 'miss', 'hit']);
+  });
+
   it('never caches failures', async () => {
     const verifier = staticVerifier();
     const token = await sign(key, { aud: 'elsewhere' });
