@@ -1,4 +1,5 @@
 import { authError, type ChallengeContext } from './challenge.js';
+import { isOidcError } from './errors.js';
 import type { ResolvedConfig } from './options.js';
 import type { RequestLike } from './types.js';
 
@@ -11,14 +12,18 @@ function header(request: RequestLike, name: string): string | string[] | undefin
 }
 
 function fromAuthorization(request: RequestLike, ctx: ChallengeContext): string | undefined {
-  const value = header(request, 'authorization');
+  const value: unknown = header(request, 'authorization');
   if (value === undefined) return undefined;
-  if (Array.isArray(value)) {
-    if (value.length > 1) {
-      throw authError('invalid_request', 'The request carries more than one Authorization header.', ctx);
-    }
-    return value[0] === undefined ? undefined : fromValue(value[0], ctx);
+  if (typeof value === 'string') return fromValue(value, ctx);
+  if (Array.isArray(value) && value.length <= 1) {
+    return value[0] === undefined ? undefined : fromAuthorizationValue(value[0], ctx);
   }
+  throw authError('invalid_request', 'The request carries more than one Authorization header.', ctx);
+}
+
+function fromAuthorizationValue(value: unknown, ctx: ChallengeContext): string | undefined {
+  if (typeof value !== 'string')
+    throw authError('invalid_request', 'The Authorization header is malformed.', ctx);
   return fromValue(value, ctx);
 }
 
@@ -52,17 +57,9 @@ function fromValue(value: string, ctx: ChallengeContext): string | undefined {
 }
 
 function fromCookie(request: RequestLike, name: string, ctx: ChallengeContext): string | undefined {
-  const parsed = request.cookies;
-  if (parsed && Object.hasOwn(parsed, name)) {
-    const v = parsed[name];
-    if (typeof v === 'string' && v.length > 0) return v;
-    if (v !== undefined && v !== '')
-      throw authError('invalid_request', 'The token cookie is malformed.', ctx);
-  }
-  const raw = header(request, 'cookie');
-  if (raw === undefined) return undefined;
   const found: string[] = [];
-  for (const line of Array.isArray(raw) ? raw : [raw]) {
+  const raw = header(request, 'cookie');
+  for (const line of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
     for (const pair of line.split(';')) {
       const eq = pair.indexOf('=');
       if (eq < 0 || pair.slice(0, eq).trim() !== name) continue;
@@ -71,8 +68,17 @@ function fromCookie(request: RequestLike, name: string, ctx: ChallengeContext): 
       if (v) found.push(v);
     }
   }
-  if (found.length > 1)
+  // Cookie parsers keep one of duplicate cookies; which one differs between them, so refuse both.
+  if (found.length > 1) {
     throw authError('invalid_request', 'The request carries the token cookie more than once.', ctx);
+  }
+  const parsed = request.cookies;
+  if (parsed && Object.hasOwn(parsed, name)) {
+    const v = parsed[name];
+    if (typeof v === 'string' && v.length > 0) return v;
+    if (v !== undefined && v !== '')
+      throw authError('invalid_request', 'The token cookie is malformed.', ctx);
+  }
   return found[0];
 }
 
@@ -97,6 +103,16 @@ export function extractToken(
   config: ResolvedConfig,
   ctx: ChallengeContext,
 ): string | undefined {
+  try {
+    return extract(request, config, ctx);
+  } catch (err) {
+    if (isOidcError(err)) throw err;
+    // A request-like object of the wrong shape (a header that is a number, a getter that throws).
+    throw authError('invalid_request', 'The request could not be read.', { ...ctx, cause: err });
+  }
+}
+
+function extract(request: RequestLike, config: ResolvedConfig, ctx: ChallengeContext): string | undefined {
   const { header: useHeader, cookie, query, custom } = config.tokenSources;
   if (useHeader && cookie === undefined && query === undefined && !custom)
     return fromAuthorization(request, ctx);

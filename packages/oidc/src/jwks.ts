@@ -73,7 +73,14 @@ export class RemoteJwks implements KeySource {
   }
 
   usable(keyId: string, nowMs: number): boolean {
-    return this.set !== undefined && this.withinStaleWindow(nowMs) && this.set.ids.has(keyId);
+    if (this.set === undefined) return false;
+    // Cached tokens are answered without asking for keys, so they must also keep the key set fresh:
+    // otherwise a key removed from the JWKS would keep verifying them until the stale window ends.
+    const { cacheTtl, refreshAhead } = this.ctx.config.jwks;
+    if (nowMs - this.fetchedAt >= (cacheTtl - refreshAhead) * 1000) {
+      this.background(nowMs - this.fetchedAt < cacheTtl * 1000 ? 'refresh_ahead' : 'stale', nowMs);
+    }
+    return this.withinStaleWindow(nowMs) && this.set.ids.has(keyId);
   }
 
   freshKeys(alg: string, kid: string | undefined): readonly VerificationKey[] | undefined {

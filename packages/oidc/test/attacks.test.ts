@@ -1,4 +1,5 @@
 import { createHmac, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { exportSPKI } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isOidcError } from '../src/errors.js';
@@ -699,5 +700,62 @@ describe('token sources', () => {
       code: 'token_malformed',
     });
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('fuzzing', () => {
+  const json = fc.jsonValue({ maxDepth: 3 });
+  const header = fc.oneof(
+    fc.record(
+      {
+        alg: fc.oneof(fc.constantFrom('RS256', 'ES256', 'HS256', 'none', 'PS256'), fc.string()),
+        kid: fc.oneof(fc.string(), json),
+        typ: json,
+        crit: json,
+      },
+      { requiredKeys: ['alg'] },
+    ),
+    json,
+  );
+  const payload = fc.oneof(
+    fc.record({
+      iss: fc.oneof(fc.constant(ISSUER), json),
+      aud: fc.oneof(fc.constant(AUDIENCE), json),
+      exp: json,
+      nbf: json,
+      sub: json,
+      scope: json,
+    }),
+    json,
+  );
+
+  it('arbitrary strings are refused with a typed 401, never a crash', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 400 }), async (token) => {
+        const err = await cached.verify(token).catch((e: unknown) => e);
+        expect(isOidcError(err) && err.status).toBe(401);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('arbitrary JSON headers and payloads, unsigned or signed by an attacker, are refused with a typed 4xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(header, payload, fc.boolean(), async (h, p, signIt) => {
+        const input = `${b64(h)}.${b64(p)}`;
+        const token = signIt
+          ? signUnchecked(
+              attacker.privateKey,
+              typeof h === 'object' && h !== null && !Array.isArray(h) ? (h as Record<string, unknown>) : {},
+              p,
+            )
+          : `${input}.${Buffer.from('sig').toString('base64url')}`;
+        const err = await cached.verify(token).catch((e: unknown) => e);
+        expect(isOidcError(err), String(err)).toBe(true);
+        const status = (err as { status: number }).status;
+        expect(status === 400 || status === 401 || status === 403).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

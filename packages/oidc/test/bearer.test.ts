@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { isOidcError } from '../src/errors.js';
 import type { Verifier } from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
 import { AUDIENCE, ISSUER, makeKey, rejectsWith, sign, type TestKey } from './helpers.js';
@@ -176,5 +178,73 @@ describe('a token in two places is 400 invalid_request', () => {
     ).resolves.toMatchObject({
       subject: 'user-1',
     });
+  });
+});
+
+describe('request-like objects of any shape', () => {
+  it('answers 400 for header values of the wrong type', async () => {
+    for (const authorization of [42, { toString: () => `Bearer ${token}` }, [7], ['a', 'b', 'c'], null]) {
+      const err = await plain.verifyRequest({ headers: { authorization } } as never).catch((e: unknown) => e);
+      expect(err, String(authorization)).toMatchObject({ status: 400, code: 'invalid_request' });
+    }
+    await rejectsWith(everywhere.verifyRequest({ headers: { cookie: 5 } } as never), 'invalid_request', 400);
+  });
+
+  it('answers 400 when reading the request throws', async () => {
+    const headers = Object.defineProperty({}, 'authorization', {
+      get() {
+        throw new Error('boom');
+      },
+      enumerable: true,
+    });
+    await rejectsWith(plain.verifyRequest({ headers }), 'invalid_request', 400);
+  });
+
+  it('refuses a cookie sent twice even when a cookie parser kept one of them', async () => {
+    await rejectsWith(
+      everywhere.verifyRequest({ headers: { cookie: `at=${token}; at=${token}` }, cookies: { at: token } }),
+      'invalid_request',
+      400,
+    );
+  });
+
+  it('never fails with anything but a typed 400 or 401 (property over arbitrary requests)', async () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.constantFrom(`Bearer ${'x'}`, 'Bearer', 'bearer  a.b.c', 'Basic x', `at=${'y'}`),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.integer(),
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.object({ maxDepth: 1 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          headers: fc.dictionary(
+            fc.constantFrom('authorization', 'Authorization', 'cookie', 'x-agent-token', 'host'),
+            value,
+          ),
+          url: fc.option(
+            fc.oneof(
+              fc.webPath(),
+              fc.string().map((q) => `/x?access_token=${q}`),
+            ),
+            { nil: undefined },
+          ),
+          cookies: fc.option(fc.dictionary(fc.constantFrom('at', 'other'), value), { nil: undefined }),
+        }),
+        async (req) => {
+          const err = await everywhere.verifyRequest(req as never).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          if (err === undefined) return;
+          expect(isOidcError(err), String(err)).toBe(true);
+          expect([400, 401]).toContain((err as { status: number }).status);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -125,6 +125,29 @@ describe('verified-token cache', () => {
     await verifier.close();
   });
 
+  it('keeps the JWKS fresh on cache hits alone, so a removed key stops verifying its cached tokens', async () => {
+    const verifier = createVerifier({ ...idp.verifierOptions(), jwks: { cacheTtl: 1, cooldown: 0.1 } });
+    const token = await idp.mint();
+    await verifier.verify(token);
+    const oldKid = idp.kid;
+    await idp.rotate();
+    idp.removeKey(oldKid);
+    idp.resetRequests();
+    let code = '';
+    const started = Date.now();
+    while (code === '' && Date.now() - started < 5000) {
+      await sleep(100);
+      code = await verifier.verify(token).then(
+        () => '',
+        (e: { code: string }) => e.code,
+      );
+    }
+    expect(code).toBe('key_not_found');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(idp.requests.jwks).toBeGreaterThanOrEqual(1);
+    await verifier.close();
+  });
+
   it('answers a cached token while the key source is stale, and stops after the stale window', async () => {
     const verifier = createVerifier({
       ...idp.verifierOptions(),
