@@ -89,7 +89,7 @@ export interface ResolvedConfig {
 }
 
 const fn = <T>(what: string) =>
-  z.custom<T>((v) => typeof v === 'function', { message: `must be a function (${what})` });
+  z.custom<T>((v) => typeof v === 'function', { message: `must be a function: ${what}` });
 
 const seconds = (max: number, what: string) =>
   z
@@ -148,7 +148,7 @@ const schema = z.strictObject({
   requiredClaims: z.array(nonEmpty).optional(),
   requireExp: z.boolean().optional(),
   profile: z.enum(['jwt', 'rfc9068']).optional(),
-  claimValidators: z.record(z.string(), fn<ClaimValidator>('value, claims) => boolean')).optional(),
+  claimValidators: z.record(z.string(), fn<ClaimValidator>('(value, claims) => boolean')).optional(),
   claimsSchema: z
     .custom<StandardSchemaV1>(
       (v) =>
@@ -189,7 +189,7 @@ const schema = z.strictObject({
       header: z.boolean().optional(),
       cookie: nonEmpty.optional(),
       query: z.union([z.boolean(), nonEmpty]).optional(),
-      custom: fn<(request: RequestLike) => string | undefined>('request => string | undefined').optional(),
+      custom: fn<(request: RequestLike) => string | undefined>('(request) => string | undefined').optional(),
     })
     .optional(),
   maxTokenLength: z

@@ -140,6 +140,13 @@ describe('options are validated once, at the factory, with messages that name th
     expect(problem({ ...base, maxTokenLength: 65_536 })).toContain('maxTokenLength: must be at most 16000');
   });
 
+  it('names the expected signature of function options', () => {
+    expect(problem({ ...base, claimValidators: { tenant: 'acme' } })).toContain(
+      'claimValidators.tenant: must be a function: (value, claims) => boolean',
+    );
+    expect(problem({ ...base, fetch: 'node-fetch' })).toContain('fetch: must be a function: the fetch API');
+  });
+
   it('refuses a claimsSchema that is not a Standard Schema', () => {
     expect(problem({ ...base, claimsSchema: { parse: () => ({}) } })).toContain(
       'claimsSchema: must be a Standard Schema',
