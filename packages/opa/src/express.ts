@@ -109,7 +109,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions<Request>): Request
 }
 
 /**
- * Express error middleware that answers a {@link OpaError} with its status, headers and
+ * Express error middleware that answers an `OpaError` with its status, headers and
  * `{ error, message }` body, and passes every other error on unchanged.
  *
  * @example

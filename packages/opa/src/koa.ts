@@ -121,7 +121,7 @@ export function approvalRoutes(options: KoaApprovalRoutesOptions): Middleware {
 }
 
 /**
- * Koa middleware that answers a {@link OpaError} thrown further down with its status, headers and
+ * Koa middleware that answers an `OpaError` thrown further down with its status, headers and
  * `{ error, message }` body, and rethrows every other error unchanged.
  *
  * @example
