@@ -51,8 +51,8 @@ describe('load scenarios', () => {
       });
       expect(verdict.code).toBe('allowed');
       const contract = registry.contract(role as string);
-    expect(contract?.budgets.filter((b) => b.tool === tool)).toEqual([]);
-    expect(contract?.tools[tool as string]?.effects).toEqual({});
+      expect(contract?.budgets.filter((b) => b.tool === tool)).toEqual([]);
+      expect(contract?.tools[tool as string]?.effects).toEqual({});
     },
   );
 });
