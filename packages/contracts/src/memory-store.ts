@@ -15,6 +15,54 @@ interface Counter {
   expiresAt: number;
 }
 
+/** The counters of one bucket (one budget of one role), by subject. */
+interface Bucket {
+  readonly counters: Map<string, Counter>;
+  /** A registry holds this bucket (see {@link MemoryCore.slot}): never dropped, even when empty. */
+  pinned: boolean;
+}
+
+/** One budget of a tool, as the registry hands it to {@link MemoryCore.run}: its bucket is resolved once. */
+export interface CounterSlot {
+  readonly bucket: Bucket;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Counted per session (true) or per principal (false). */
+  readonly perSession: boolean;
+}
+
+/**
+ * The registry's way into a memory store it recognises: the same counters as `consume` and `peek`, with
+ * the same answers, but without building a request object per budget and per call.
+ */
+export interface MemoryCore {
+  /** Resolves a budget's bucket once, at load. */
+  slot(bucket: string, limit: number, windowMs: number, perSession: boolean): CounterSlot;
+  /**
+   * `consume` (spend) or `peek` over `slots`, skipping those whose cost is 0. Returns -1 when every slot
+   * has room (and, with `spend`, all were spent, atomically); otherwise spends nothing and returns the
+   * index of the first slot without room, with its counter in {@link used} and {@link resetInMs}.
+   * Throws when the store is full, as `consume` does.
+   */
+  run(
+    slots: readonly CounterSlot[],
+    costs: readonly number[],
+    principal: string | undefined,
+    session: string | undefined,
+    spend: boolean,
+  ): number;
+  /** Of the slot that had no room in the last {@link run}. */
+  used: number;
+  resetInMs: number;
+}
+
+const cores = new WeakMap<BudgetStore, MemoryCore>();
+
+/** The fast path into a store made by {@link createMemoryBudgetStore} of this copy of the package. */
+export function memoryCore(store: BudgetStore): MemoryCore | undefined {
+  return cores.get(store);
+}
+
 /**
  * A budget store in this process's memory: the default. Fast and exact for one process; counters are
  * lost on restart and not shared between replicas (use {@link createRedisBudgetStore} for that).
@@ -34,18 +82,27 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
   const now = options.now ?? Date.now;
   // Two levels, so a check looks up a constant bucket string and the caller's own subject string,
   // and never builds (and hashes) a concatenated key.
-  const buckets = new Map<string, Map<string, Counter>>();
+  const buckets = new Map<string, Bucket>();
   let size = 0;
 
+  const bucketOf = (name: string): Bucket => {
+    let b = buckets.get(name);
+    if (b === undefined) {
+      b = { counters: new Map(), pinned: false };
+      buckets.set(name, b);
+    }
+    return b;
+  };
+
   const sweep = (t: number) => {
-    for (const [bucket, inner] of buckets) {
-      for (const [subject, c] of inner) {
+    for (const [name, b] of buckets) {
+      for (const [subject, c] of b.counters) {
         if (c.expiresAt <= t) {
-          inner.delete(subject);
+          b.counters.delete(subject);
           size--;
         }
       }
-      if (inner.size === 0) buckets.delete(bucket);
+      if (b.counters.size === 0 && !b.pinned) buckets.delete(name);
     }
   };
 
@@ -54,7 +111,7 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
     for (let i = 0; i < requests.length; i++) {
       const r = requests[i]!;
       const window = Math.floor(t / r.windowMs);
-      const c = buckets.get(r.bucket)?.get(r.subject);
+      const c = buckets.get(r.bucket)?.counters.get(r.subject);
       const used = c !== undefined && c.window === window ? c.used : 0;
       if (used + r.cost > r.limit) {
         return { ok: false, index: i, used, resetInMs: (window + 1) * r.windowMs - t } as const;
@@ -64,7 +121,28 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
     return undefined;
   };
 
-  return {
+  /** Spends `cost` on a counter found live (or not) by a probe at time `t`. */
+  const spendOne = (
+    b: Bucket,
+    subject: string,
+    c: Counter | undefined,
+    cost: number,
+    windowMs: number,
+    t: number,
+  ) => {
+    const window = Math.floor(t / windowMs);
+    if (c === undefined) {
+      b.counters.set(subject, { window, used: cost, expiresAt: (window + 1) * windowMs });
+      size++;
+    } else if (c.window === window) c.used += cost;
+    else {
+      c.window = window;
+      c.used = cost;
+      c.expiresAt = (window + 1) * windowMs;
+    }
+  };
+
+  const store: BudgetStore = {
     peek(requests: readonly BudgetRequest[]): BudgetOutcome {
       return probe(requests, now()) ?? OK;
     },
@@ -79,32 +157,77 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
       if (fresh > 0 && size + fresh > maxKeys) {
         sweep(t);
         if (size + fresh > maxKeys) throw new Error(`memory budget store is full (${maxKeys} counters)`);
-        for (let i = 0; i < n; i++) found[i] = buckets.get(requests[i]!.bucket)?.get(requests[i]!.subject);
+        for (let i = 0; i < n; i++) {
+          found[i] = buckets.get(requests[i]!.bucket)?.counters.get(requests[i]!.subject);
+        }
       }
       for (let i = 0; i < n; i++) {
         const r = requests[i]!;
-        const window = Math.floor(t / r.windowMs);
-        const c = found[i];
-        if (c === undefined) {
-          let inner = buckets.get(r.bucket);
-          if (inner === undefined) {
-            inner = new Map();
-            buckets.set(r.bucket, inner);
-          }
-          inner.set(r.subject, { window, used: r.cost, expiresAt: (window + 1) * r.windowMs });
-          size++;
-        } else if (c.window === window) c.used += r.cost;
-        else {
-          c.window = window;
-          c.used = r.cost;
-          c.expiresAt = (window + 1) * r.windowMs;
-        }
+        spendOne(bucketOf(r.bucket), r.subject, found[i], r.cost, r.windowMs, t);
       }
       return OK;
     },
     async close() {
-      buckets.clear();
+      for (const [name, b] of buckets) {
+        b.counters.clear();
+        if (!b.pinned) buckets.delete(name);
+      }
       size = 0;
     },
   };
+
+  // The counters a run found, by slot index. No user code runs inside `run` after `now()`, so one array
+  // per store is enough, even when a check starts another check from a getter; an entry is always
+  // written by a run before that run reads it.
+  const found: (Counter | undefined)[] = [];
+  const subjectOf = (s: CounterSlot, principal: string | undefined, session: string | undefined) =>
+    (s.perSession ? session : principal) as string;
+
+  const core: MemoryCore = {
+    slot(bucket, limit, windowMs, perSession) {
+      const b = bucketOf(bucket);
+      b.pinned = true;
+      return { bucket: b, limit, windowMs, perSession };
+    },
+    run(slots, costs, principal, session, spend) {
+      const t = now();
+      const n = slots.length;
+      let fresh = 0;
+      for (let i = 0; i < n; i++) {
+        const cost = costs[i]!;
+        if (cost === 0) continue;
+        const s = slots[i]!;
+        const window = Math.floor(t / s.windowMs);
+        const c = s.bucket.counters.get(subjectOf(s, principal, session));
+        const used = c !== undefined && c.window === window ? c.used : 0;
+        if (used + cost > s.limit) {
+          core.used = used;
+          core.resetInMs = (window + 1) * s.windowMs - t;
+          return i;
+        }
+        found[i] = c;
+        if (c === undefined) fresh++;
+      }
+      if (!spend) return -1;
+      if (fresh > 0 && size + fresh > maxKeys) {
+        sweep(t);
+        if (size + fresh > maxKeys) throw new Error(`memory budget store is full (${maxKeys} counters)`);
+        for (let i = 0; i < n; i++) {
+          const s = slots[i]!;
+          found[i] = s.bucket.counters.get(subjectOf(s, principal, session));
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        const cost = costs[i]!;
+        if (cost === 0) continue;
+        const s = slots[i]!;
+        spendOne(s.bucket, subjectOf(s, principal, session), found[i], cost, s.windowMs, t);
+      }
+      return -1;
+    },
+    used: 0,
+    resetInMs: 0,
+  };
+  cores.set(store, core);
+  return store;
 }

@@ -1,13 +1,14 @@
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Span, SpanStatusCode } from '@opentelemetry/api';
 import type { ValidateFunction } from 'ajv';
 import * as z from 'zod';
 import { compileWhen, readPath } from './conditions.js';
 import { ContractError } from './errors.js';
 import { createInspector, DEFAULT_LIMITS, limitsSchema } from './limits.js';
 import { collectContracts } from './load.js';
-import { createMemoryBudgetStore } from './memory-store.js';
+import { type CounterSlot, createMemoryBudgetStore, type MemoryCore, memoryCore } from './memory-store.js';
 import { predefinedSources } from './predefined.js';
 import { compileSchema, createAjv, fieldErrors } from './schemas.js';
+import { contractsTracer } from './spans.js';
 import type {
   Action,
   AllowedVerdict,
@@ -48,12 +49,15 @@ const optionsSchema = z.strictObject({
   predefinedBases: z.boolean().optional(),
 });
 
-type CostSpec = { readonly fixed: number } | { readonly path: readonly string[]; readonly fallback?: number };
-
 interface CompiledBudget {
   readonly budget: ResolvedBudget;
+  /** The counter's key without the subject (`{reader}:e:file.read:principal:3600000:`). */
   readonly keyBase: string;
-  readonly cost: CostSpec;
+  readonly perSession: boolean;
+  /** The cost of one call, or -1 when it is read from the input at {@link path}. */
+  readonly fixed: number;
+  readonly path: readonly string[];
+  readonly fallback: number | undefined;
 }
 
 interface CompiledTool {
@@ -63,8 +67,14 @@ interface CompiledTool {
   readonly needsApproval: (input: unknown) => boolean;
   readonly approval?: ApprovalRequirement;
   readonly budgets: readonly CompiledBudget[];
+  /** The costs of a call when none is read from the input (else undefined). */
+  readonly fixedCosts: readonly number[] | undefined;
+  /** The budgets as slots of the registry's memory store, when the store is one (else undefined). */
+  readonly slots: readonly CounterSlot[] | undefined;
   /** The verdict of an allowed call without an approval: the same frozen object every time. */
   readonly allowed: AllowedVerdict;
+  /** {@link allowed}, already settled: the same frozen promise every time. */
+  readonly settled: Promise<Verdict>;
 }
 
 interface CompiledRole {
@@ -109,7 +119,11 @@ function clip(s: string): string {
   return s.length > 64 ? `${s.slice(0, 64)}…` : s;
 }
 
-function compileRole(contract: Contract, ajv: ReturnType<typeof createAjv>): CompiledRole {
+function compileRole(
+  contract: Contract,
+  ajv: ReturnType<typeof createAjv>,
+  core: MemoryCore | undefined,
+): CompiledRole {
   const tools = new Map<string, CompiledTool>();
   for (const tool of Object.values(contract.tools)) {
     const compile = (schema: unknown): ValidateFunction => {
@@ -120,23 +134,31 @@ function compileRole(contract: Contract, ajv: ReturnType<typeof createAjv>): Com
     };
     const budgets: CompiledBudget[] = [];
     for (const b of contract.budgets) {
-      let cost: CostSpec | undefined;
-      if (b.tool === tool.name) cost = { fixed: 1 };
+      let fixed: number;
+      let path: readonly string[] = [];
+      let fallback: number | undefined;
+      if (b.tool === tool.name) fixed = 1;
       else if (b.effect !== undefined && Object.hasOwn(tool.effects, b.effect)) {
         const c = tool.effects[b.effect]!;
-        cost =
-          typeof c === 'number'
-            ? { fixed: c }
-            : {
-                path: c.input.split('.'),
-                ...(c.default !== undefined ? { fallback: c.default } : {}),
-              };
-      }
-      if (!cost) continue;
+        if (typeof c === 'number') fixed = c;
+        else {
+          fixed = -1;
+          path = c.input.split('.');
+          fallback = c.default;
+        }
+      } else continue;
       const what = b.effect !== undefined ? `e:${b.effect}` : `t:${b.tool}`;
-      budgets.push({ budget: b, cost, keyBase: `{${contract.name}}:${what}:${b.per}:${b.windowMs}:` });
+      const keyBase = `{${contract.name}}:${what}:${b.per}:${b.windowMs}:`;
+      budgets.push({ budget: b, keyBase, perSession: b.per === 'session', fixed, path, fallback });
     }
     const a = tool.approval;
+    const allowed: AllowedVerdict = Object.freeze({
+      allowed: true,
+      code: 'allowed',
+      role: contract.name,
+      tool: tool.name,
+      version: contract.version,
+    });
     tools.set(tool.name, {
       name: tool.name,
       validateInput: compile(tool.input),
@@ -147,13 +169,12 @@ function compileRole(contract: Contract, ajv: ReturnType<typeof createAjv>): Com
         ? { approval: { approvers: a.approvers, ttl_seconds: a.ttl_seconds ?? 900 } }
         : {}),
       budgets,
-      allowed: Object.freeze({
-        allowed: true,
-        code: 'allowed',
-        role: contract.name,
-        tool: tool.name,
-        version: contract.version,
-      }),
+      fixedCosts: budgets.every((cb) => cb.fixed >= 0) ? budgets.map((cb) => cb.fixed) : undefined,
+      slots: core
+        ? budgets.map((cb) => core.slot(cb.keyBase, cb.budget.limit, cb.budget.windowMs, cb.perSession))
+        : undefined,
+      allowed,
+      settled: Object.freeze(Promise.resolve<Verdict>(allowed)),
     });
   }
   return { contract, tools };
@@ -219,11 +240,13 @@ export function createRegistry(options: RegistryOptions): Registry {
     const lines = issues.slice(0, 10).map((i) => `${i.file ?? '(object)'}:${i.path}: ${i.message}`);
     throw new ContractError('contract_invalid', `invalid contracts:\n${lines.join('\n')}`, { issues });
   }
+  // The registry's own memory store (or one passed in) is called directly, without request objects.
+  const core = memoryCore(store);
   const roles = new Map<string, CompiledRole>();
-  for (const c of contracts) roles.set(c.name, compileRole(c, ajv));
+  for (const c of contracts) roles.set(c.name, compileRole(c, ajv, core));
   const roleNames = Object.freeze([...roles.keys()].sort());
   const inspect = createInspector(config.limits);
-  const tracer = trace.getTracer('@amas/contracts');
+  const { tracer, maybeRecording } = contractsTracer('@amas/contracts');
 
   const deny = (
     code: DenyCode,
@@ -244,7 +267,100 @@ export function createRegistry(options: RegistryOptions): Registry {
       ? undefined
       : { path: `/${name}`, message: `${name} must be a non-empty string of at most ${MAX_ID} characters` };
 
-  const decide = (action: Action, spend: boolean): Verdict | Promise<Verdict> => {
+  const failed = (action: Action): Verdict =>
+    deny('input_invalid', 'the action could not be read', names(action));
+
+  const unavailable = (action: Action, version: string): Verdict =>
+    deny('budget_store_unavailable', 'the budget store did not answer; try again later', action, { version });
+
+  const exhausted = (
+    action: Action,
+    version: string,
+    cb: CompiledBudget,
+    cost: number,
+    used: number,
+    resetInMs: number,
+  ): Verdict => {
+    const b = cb.budget;
+    const what = b.effect !== undefined ? `"${b.effect}"` : `calls of "${b.tool}"`;
+    return deny(
+      'budget_exhausted',
+      `the budget of ${what} per ${b.per} is spent until its window resets`,
+      action,
+      {
+        version,
+        budget: {
+          ...(b.effect !== undefined ? { effect: b.effect } : { tool: b.tool! }),
+          per: b.per,
+          limit: b.limit,
+          window: b.window,
+          cost,
+          used,
+          resetsAt: new Date(Date.now() + resetInMs).toISOString(),
+          retryAfterSeconds: Math.max(1, Math.ceil(resetInMs / 1000)),
+        },
+      },
+    );
+  };
+
+  /** Any store but this package's memory store: one request object per counter, maybe an answer later. */
+  const askStore = (
+    action: Action,
+    version: string,
+    tool: CompiledTool,
+    costs: readonly number[],
+    principal: string | undefined,
+    session: string | undefined,
+    spend: boolean,
+    pass: Verdict,
+  ): Verdict | Promise<Verdict> => {
+    const requests: CounterRequest[] = [];
+    const used: CompiledBudget[] = [];
+    for (let i = 0; i < costs.length; i++) {
+      if (costs[i] === 0) continue;
+      const cb = tool.budgets[i]!;
+      const subject = (cb.perSession ? session : principal) as string;
+      requests.push(new CounterRequest(cb.keyBase, subject, costs[i]!, cb.budget.limit, cb.budget.windowMs));
+      used.push(cb);
+    }
+    const settle = (o: BudgetOutcome): Verdict => {
+      if (o?.ok === true) return pass;
+      // A store that answers something else is broken: deny as if it were down.
+      const cb = o?.ok === false && Number.isInteger(o.index) ? used[o.index] : undefined;
+      if (!cb || !Number.isFinite(o.used) || !Number.isFinite(o.resetInMs))
+        return unavailable(action, version);
+      return exhausted(action, version, cb, requests[o.index]!.cost, o.used, o.resetInMs);
+    };
+    let result: ReturnType<BudgetStore['consume']>;
+    try {
+      result = spend ? store.consume(requests) : store.peek(requests);
+    } catch {
+      return unavailable(action, version);
+    }
+    if (!isThenable(result)) return settle(result);
+    // Never rejects: `check` hands this promise out as it is.
+    return bounded(result, config.budgetTimeoutMs).then(
+      (o) => {
+        try {
+          return settle(o);
+        } catch {
+          return failed(action);
+        }
+      },
+      () => {
+        try {
+          return unavailable(action, version);
+        } catch {
+          return failed(action);
+        }
+      },
+    );
+  };
+
+  // The principal, session, approval and input are read once: a getter cannot answer one thing to a
+  // test and another to the code that uses the value. A promise returned here never rejects; with
+  // `shared`, an allowed verdict may come as the tool's settled promise, ready to hand out.
+  const decide = (action: Action, spend: boolean, shared: boolean): Verdict | Promise<Verdict> => {
     if (typeof action !== 'object' || action === null) {
       return deny('action_invalid', 'the action must be an object', { role: '', tool: '' });
     }
@@ -258,10 +374,13 @@ export function createRegistry(options: RegistryOptions): Registry {
         version,
       });
 
+    const principal = action.principal;
+    const session = action.session;
+    const approval = action.approval;
     const badId =
-      idProblem(action.principal, 'principal') ??
-      idProblem(action.session, 'session') ??
-      (action.approval === undefined ? undefined : idProblem(action.approval?.id ?? null, 'approval/id'));
+      idProblem(principal, 'principal') ??
+      idProblem(session, 'session') ??
+      (approval === undefined ? undefined : idProblem(approval?.id ?? null, 'approval/id'));
     if (badId) return deny('action_invalid', badId.message, action, { version, errors: [badId] });
 
     const input = action.input;
@@ -275,85 +394,59 @@ export function createRegistry(options: RegistryOptions): Registry {
     // A call that still needs an approval is answered only after its budgets are known to have room,
     // so that no human is asked to approve a call that could not run; nothing is spent for it.
     const needsApproval = tool.needsApproval(input);
-    const awaitingApproval = needsApproval && action.approval === undefined;
+    const awaitingApproval = needsApproval && approval === undefined;
     const pass: Verdict = awaitingApproval
       ? deny('approval_required', 'a human must approve this call', action, {
           version,
           approval: tool.approval!,
         })
       : needsApproval
-        ? { ...tool.allowed, approval: { id: action.approval!.id } }
+        ? { ...tool.allowed, approval: { id: approval!.id } }
         : tool.allowed;
-    if (tool.budgets.length === 0) return pass;
-    const requests: BudgetRequest[] = [];
-    const used: CompiledBudget[] = [];
-    for (const cb of tool.budgets) {
-      const subject = cb.budget.per === 'principal' ? action.principal : action.session;
-      if (subject === undefined) {
-        const message = `${cb.budget.per} is required: the contract counts a budget per ${cb.budget.per}`;
-        return deny('action_invalid', message, action, {
-          version,
-          errors: [{ path: `/${cb.budget.per}`, message }],
-        });
+    const passed = shared && pass === tool.allowed ? tool.settled : pass;
+    const budgets = tool.budgets;
+    if (budgets.length === 0) return passed;
+
+    let costs = tool.fixedCosts;
+    const read: number[] | undefined = costs === undefined ? [] : undefined;
+    let spends = false;
+    for (let i = 0; i < budgets.length; i++) {
+      const cb = budgets[i]!;
+      if ((cb.perSession ? session : principal) === undefined) {
+        const per = cb.budget.per;
+        const message = `${per} is required: the contract counts a budget per ${per}`;
+        return deny('action_invalid', message, action, { version, errors: [{ path: `/${per}`, message }] });
       }
-      let cost: number;
-      if ('fixed' in cb.cost) cost = cb.cost.fixed;
-      else {
-        const v = readPath(input, cb.cost.path);
-        const c = v === undefined ? cb.cost.fallback : v;
+      let cost = cb.fixed;
+      if (cost < 0) {
+        const v = readPath(input, cb.path);
+        const c = v === undefined ? cb.fallback : v;
         if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) {
-          const path = `/${cb.cost.path.join('/')}`;
+          const path = `/${cb.path.join('/')}`;
           const message = `${path} must be a non-negative integer: a budget counts it`;
           return deny('input_invalid', message, action, { version, errors: [{ path, message }] });
         }
         cost = c;
       }
-      if (cost === 0) continue;
-      requests.push(new CounterRequest(cb.keyBase, subject, cost, cb.budget.limit, cb.budget.windowMs));
-      used.push(cb);
+      if (read) read.push(cost);
+      if (cost !== 0) spends = true;
     }
+    if (!spends) return passed;
+    costs ??= read!;
 
-    if (requests.length === 0) return pass;
-
-    const unavailable = (): Verdict =>
-      deny('budget_store_unavailable', 'the budget store did not answer; try again later', action, {
-        version,
-      });
-    const settle = (o: BudgetOutcome): Verdict => {
-      if (o?.ok === true) return pass;
-      // A store that answers something else is broken: deny as if it were down.
-      const cb = o?.ok === false && Number.isInteger(o.index) ? used[o.index] : undefined;
-      if (!cb || !Number.isFinite(o.used) || !Number.isFinite(o.resetInMs)) return unavailable();
-      const b = cb.budget;
-      const retryAfterSeconds = Math.max(1, Math.ceil(o.resetInMs / 1000));
-      const what = b.effect !== undefined ? `"${b.effect}"` : `calls of "${b.tool}"`;
-      return deny(
-        'budget_exhausted',
-        `the budget of ${what} per ${b.per} is spent until its window resets`,
-        action,
-        {
-          version,
-          budget: {
-            ...(b.effect !== undefined ? { effect: b.effect } : { tool: b.tool! }),
-            per: b.per,
-            limit: b.limit,
-            window: b.window,
-            cost: requests[o.index]!.cost,
-            used: o.used,
-            resetsAt: new Date(Date.now() + o.resetInMs).toISOString(),
-            retryAfterSeconds,
-          },
-        },
-      );
-    };
-    let result: ReturnType<BudgetStore['consume']>;
+    // The ids were checked above: every budget's subject is a string here.
+    const p = principal as string | undefined;
+    const s = session as string | undefined;
+    const spendNow = spend && !awaitingApproval;
+    if (!tool.slots) return askStore(action, version, tool, costs, p, s, spendNow, pass);
+    let full: number;
     try {
-      result = spend && !awaitingApproval ? store.consume(requests) : store.peek(requests);
+      full = core!.run(tool.slots, costs, p, s, spendNow);
     } catch {
-      return unavailable();
+      return unavailable(action, version);
     }
-    if (!isThenable(result)) return settle(result);
-    return bounded(result, config.budgetTimeoutMs).then(settle, unavailable);
+    if (full < 0) return passed;
+    return exhausted(action, version, budgets[full]!, costs[full]!, core!.used, core!.resetInMs);
   };
 
   const finish = (span: Span, v: Verdict): Verdict => {
@@ -369,18 +462,25 @@ export function createRegistry(options: RegistryOptions): Registry {
     return v;
   };
 
-  const failed = (action: Action): Verdict =>
-    deny('input_invalid', 'the action could not be read', names(action));
-
   return Object.freeze({
     check(action: Action, options?: CheckOptions): Promise<Verdict> {
+      // Without an SDK the span would be a no-op: skip it, and its clock and context reads.
+      if (!maybeRecording()) {
+        let v: Verdict | Promise<Verdict>;
+        try {
+          v = decide(action, options?.spend !== false, true);
+        } catch {
+          return Promise.resolve(failed(action));
+        }
+        return isThenable(v) ? v : Promise.resolve(v);
+      }
       const span = tracer.startSpan('amas.contracts.check');
       if (span.isRecording()) {
         const n = names(action);
         span.setAttributes({ 'amas.contracts.role': clip(n.role), 'amas.contracts.tool': clip(n.tool) });
       }
       try {
-        const v = decide(action, options?.spend !== false);
+        const v = decide(action, options?.spend !== false, false);
         if (!isThenable(v)) return Promise.resolve(finish(span, v));
         return v.then(
           (r) => finish(span, r),

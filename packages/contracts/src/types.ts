@@ -262,7 +262,8 @@ export interface Registry {
   /**
    * Checks an action. Never throws and never rejects: every problem is a denied verdict with a stable
    * code. When allowed, the action's budgets have been spent (atomically, all or none), unless
-   * `{ spend: false }` asked only whether they have room (see {@link CheckOptions}).
+   * `{ spend: false }` asked only whether they have room (see {@link CheckOptions}). An answer that
+   * comes without waiting for a store may be a promise shared by several calls: it is frozen.
    */
   check(action: Action, options?: CheckOptions): Promise<Verdict>;
   /** Checks a tool's output against its output schema. Spends nothing. Never throws. */
