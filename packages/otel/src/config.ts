@@ -271,7 +271,10 @@ export function resolveConfig(
     propagators: [...propagators],
     batch,
     instrumentations,
-    ignorePaths: [...(options.ignorePaths ?? DEFAULT_IGNORE_PATHS)],
+    // A global or sticky pattern would carry `lastIndex` from one request to the next.
+    ignorePaths: (options.ignorePaths ?? DEFAULT_IGNORE_PATHS).map((p) =>
+      typeof p === 'string' ? p : new RegExp(p.source, p.flags.replace(/[gy]/g, '')),
+    ),
     esmLoaderHook: options.esmLoaderHook ?? true,
     signals: [...new Set(signals)],
     signalTimeoutMs,

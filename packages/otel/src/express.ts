@@ -5,7 +5,19 @@ import { expressRoute } from './express-route.js';
 import { createRequestTracer, noteRequestError, type RequestReader, traceOf } from './request-tracer.js';
 import type { RequestTelemetry, TraceRequestsOptions } from './types.js';
 
-type Traced = Request & { amas?: { otel?: RequestTelemetry } };
+declare global {
+  namespace Express {
+    interface Request {
+      /** Request state of the AMAS packages; `@amas/otel` sets `amas.otel`. */
+      amas?: AmasRequestState;
+    }
+  }
+  /** Request state shared by the AMAS packages, each under its own key (see docs/adr/0014). */
+  interface AmasRequestState {
+    /** The request's span, trace id, sampling decision and request id, set by `traceRequests()` of `@amas/otel`. */
+    otel?: RequestTelemetry;
+  }
+}
 
 const reader: RequestReader<Request> = {
   method: (req) => req.method,
@@ -49,10 +61,8 @@ export function traceRequests(options: TraceRequestsOptions = {}): RequestHandle
     const state = tracer.start(req);
     const telemetry = state.telemetry;
     if (telemetry !== undefined) {
-      const r = req as Traced;
-      const amas = r.amas ?? {};
-      amas.otel = telemetry;
-      r.amas = amas;
+      req.amas ??= {};
+      req.amas.otel = telemetry;
       if (telemetry.span.isRecording()) {
         // `finish` comes before the auto-instrumentation ends its span on `close`.
         res.on(state.mode === 'own' ? 'close' : 'finish', () =>
@@ -78,7 +88,7 @@ export function traceRequests(options: TraceRequestsOptions = {}): RequestHandle
  */
 export function recordErrors(): ErrorRequestHandler {
   return (err, req, _res, next) => {
-    noteRequestError(traceOf((req as Traced).amas?.otel), err);
+    noteRequestError(traceOf(req.amas?.otel), err);
     next(err);
   };
 }
@@ -95,7 +105,7 @@ export function recordErrors(): ErrorRequestHandler {
  * ```
  */
 export function requestTelemetry(req: Request): RequestTelemetry | undefined {
-  return (req as Traced).amas?.otel;
+  return req.amas?.otel;
 }
 
 /**

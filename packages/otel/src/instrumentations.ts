@@ -52,6 +52,8 @@ export interface InstrumentationContext {
   /** Named through `OTEL_NODE_ENABLED_INSTRUMENTATIONS` (a missing package is then a warning, not an error). */
   readonly fromEnv: boolean;
   readonly warn: (message: string) => void;
+  /** How packages are loaded (tests replace it to simulate a package that is not installed). */
+  readonly load?: (id: string) => unknown;
 }
 
 /**
@@ -70,9 +72,15 @@ export function enableInstrumentations(
     ctx.warn(`${message}; continuing without it`);
     return undefined;
   };
-  const base = tryRequire<{
-    registerInstrumentations(o: { instrumentations: unknown[]; tracerProvider: TracerProvider }): () => void;
-  }>(BASE_PACKAGE);
+  const load = ctx.load ?? tryRequire;
+  const base = load(BASE_PACKAGE) as
+    | {
+        registerInstrumentations(o: {
+          instrumentations: unknown[];
+          tracerProvider: TracerProvider;
+        }): () => void;
+      }
+    | undefined;
   if (base === undefined) {
     missing(BASE_PACKAGE, '0.223');
     return () => {};
@@ -81,7 +89,7 @@ export function enableInstrumentations(
   const chosen: [InstrumentationName, InstrumentationCtor][] = [];
   for (const name of names) {
     const known = KNOWN[name];
-    const ctor = tryRequire<Record<string, InstrumentationCtor>>(known.pkg)?.[known.className];
+    const ctor = (load(known.pkg) as Record<string, InstrumentationCtor> | undefined)?.[known.className];
     if (ctor === undefined) missing(known.pkg, known.version, name);
     else chosen.push([name, ctor]);
   }
@@ -123,9 +131,9 @@ export function enableInstrumentations(
   return disable;
 }
 
-function tryRequire<T>(id: string): T | undefined {
+function tryRequire(id: string): unknown {
   try {
-    return localRequire(id) as T;
+    return localRequire(id);
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') return undefined;

@@ -4,7 +4,22 @@ import { isTelemetryError } from './errors.js';
 import { createRequestTracer, noteRequestError, type RequestReader, traceOf } from './request-tracer.js';
 import type { RequestTelemetry, TraceRequestsOptions } from './types.js';
 
-type State = { amas?: { otel?: RequestTelemetry } };
+declare global {
+  /** Request state shared by the AMAS packages, each under its own key (see docs/adr/0014). */
+  interface AmasRequestState {
+    /** The request's span, trace id, sampling decision and request id, set by `traceRequests()` of `@amas/otel`. */
+    otel?: RequestTelemetry;
+  }
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Request state of the AMAS packages; `@amas/otel` sets `amas.otel`. */
+    amas?: AmasRequestState;
+  }
+}
+
+type State = { amas?: AmasRequestState };
 
 const reader: RequestReader<Context> = {
   method: (ctx) => ctx.method,
@@ -102,9 +117,8 @@ export function errorHandler(): Middleware {
 
 function expose(ctx: Context, telemetry: RequestTelemetry): void {
   const state = ctx.state as State;
-  const amas = state.amas ?? {};
-  amas.otel = telemetry;
-  state.amas = amas;
+  state.amas ??= {};
+  state.amas.otel = telemetry;
 }
 
 function koaRoute(ctx: Context): string | undefined {

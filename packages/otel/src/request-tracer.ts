@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import {
   type Context,
   context,
+  isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
   type Span,
@@ -14,7 +15,7 @@ import {
 import { getRPCMetadata, RPCType, suppressTracing } from '@opentelemetry/core';
 import { matchesPath, pathOf } from './instrumentations.js';
 import { DEFAULT_IGNORE_PATHS, parseTraceRequestsOptions } from './options.js';
-import { amasTracer } from './tracer.js';
+import { amasTracer, samplerFollowsParent } from './tracer.js';
 import type { RequestTelemetry, TraceRequestsOptions } from './types.js';
 
 /**
@@ -86,15 +87,7 @@ export function createRequestTracer<Req>(
 ): RequestTracer<Req> {
   const opts = parseTraceRequestsOptions(options);
   const ignore = opts.ignore ?? DEFAULT_IGNORE_PATHS;
-  const isIgnored =
-    typeof ignore === 'function'
-      ? ignore
-      : (
-          (patterns: readonly (string | RegExp)[]) => (path: string) =>
-            matchesPath(path, patterns)
-        )(
-          ignore.map((p) => (typeof p === 'string' ? p : new RegExp(p.source, p.flags.replace(/[gy]/g, '')))),
-        );
+  const isIgnored = typeof ignore === 'function' ? safePredicate(ignore) : pathMatcher(ignore);
   const requestIdHeader =
     opts.requestIdHeader === false ? undefined : (opts.requestIdHeader ?? 'x-request-id');
   const recordPath = opts.recordPath ?? true;
@@ -105,14 +98,13 @@ export function createRequestTracer<Req>(
     const method = KNOWN_METHODS.has(rawMethod) ? rawMethod : '_OTHER';
     const path = pathOf(read.url(req) ?? '/');
     const headers = read.headers(req);
+    const active = context.active();
+    const rpc = getRPCMetadata(active);
     if (isIgnored(path, rawMethod)) {
-      const active = context.active();
-      return getRPCMetadata(active) === undefined
-        ? { ...IGNORED, context: suppressTracing(active) }
-        : IGNORED;
+      // Under an auto-instrumentation, its own ignore list decides; otherwise nothing below is traced.
+      return rpc === undefined ? { ...IGNORED, context: suppressTracing(active) } : IGNORED;
     }
 
-    const rpc = getRPCMetadata(context.active());
     if (rpc?.type === RPCType.HTTP && rpc.span !== undefined) {
       const span = rpc.span;
       const telemetry = telemetryOf(span, readRequestId(headers));
@@ -123,12 +115,29 @@ export function createRequestTracer<Req>(
     }
 
     const parent = hasPropagationFields(headers) ? propagation.extract(ROOT_CONTEXT, headers) : ROOT_CONTEXT;
-    const span = (fixedTracer ?? amasTracer()).startSpan(
-      method === '_OTHER' ? 'HTTP' : method,
-      { kind: SpanKind.SERVER },
-      parent,
-    );
+    const tracer = fixedTracer ?? amasTracer();
     const requestId = readRequestId(headers);
+    if (parent !== ROOT_CONTEXT && fixedTracer === undefined && samplerFollowsParent()) {
+      const caller = trace.getSpan(parent);
+      const sc = caller?.spanContext();
+      if (
+        caller !== undefined &&
+        sc !== undefined &&
+        (sc.traceFlags & TraceFlags.SAMPLED) === 0 &&
+        isSpanContextValid(sc)
+      ) {
+        // The caller did not sample this trace and our sampler follows it: nothing to record, only to pass on.
+        return link({
+          mode: 'own',
+          context: parent,
+          telemetry: telemetryOf(caller, requestId),
+          method,
+          rpc: undefined,
+          errorType: undefined,
+        });
+      }
+    }
+    const span = tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.SERVER }, parent);
     if (span.isRecording()) {
       span.setAttribute('http.request.method', method);
       if (method === '_OTHER') span.setAttribute('http.request.method_original', rawMethod);
@@ -179,6 +188,25 @@ export function createRequestTracer<Req>(
   }
 
   return Object.freeze({ start, finish });
+}
+
+function pathMatcher(patterns: readonly (string | RegExp)[]): (path: string) => boolean {
+  // A global or sticky pattern would carry `lastIndex` from one request to the next.
+  const own = patterns.map((p) =>
+    typeof p === 'string' ? p : new RegExp(p.source, p.flags.replace(/[gy]/g, '')),
+  );
+  return (path) => matchesPath(path, own);
+}
+
+function safePredicate(predicate: (path: string, method: string) => boolean) {
+  return (path: string, method: string): boolean => {
+    try {
+      return predicate(path, method) === true;
+    } catch {
+      // A failing ignore predicate must not fail the request: the request is traced.
+      return false;
+    }
+  };
 }
 
 /**

@@ -25,6 +25,7 @@ import { isTelemetryError, TelemetryError } from './errors.js';
 import { enableInstrumentations } from './instrumentations.js';
 import { parseTelemetryOptions } from './options.js';
 import { installExitHooks } from './signals.js';
+import { PARENT_BASED_PROVIDER } from './tracer.js';
 import type {
   FlushOptions,
   TelemetryConfig,
@@ -137,6 +138,11 @@ function startTracing(
     );
   }
 
+  const g = globalThis as Record<symbol, unknown>;
+  if (runtime.sampler === undefined && config.sampler.name.startsWith('parentbased_')) {
+    g[PARENT_BASED_PROVIDER] = provider;
+  }
+
   let disableInstrumentations: () => void;
   try {
     disableInstrumentations = enableInstrumentations(config.instrumentations, {
@@ -148,6 +154,7 @@ function startTracing(
     });
   } catch (err) {
     unregister(provider);
+    if (g[PARENT_BASED_PROVIDER] === provider) delete g[PARENT_BASED_PROVIDER];
     void provider.shutdown();
     throw err;
   }
@@ -168,6 +175,7 @@ function startTracing(
         hooks.remove();
         disableInstrumentations();
         if (slot[ACTIVE]?.handle === handle) delete slot[ACTIVE];
+        let flushed = false;
         try {
           await withDeadline(
             provider.shutdown(),
@@ -175,10 +183,13 @@ function startTracing(
             'shutdown',
             config.batch.exportTimeoutMs,
           );
+          flushed = true;
         } finally {
           unregister(provider);
+          if (g[PARENT_BASED_PROVIDER] === provider) delete g[PARENT_BASED_PROVIDER];
           const lost = tally.lost();
-          if (lost.dropped > 0) {
+          // Only a completed flush tells dropped spans apart from spans still on their way.
+          if (flushed && lost.dropped > 0) {
             logger.warn(
               `${lost.dropped} spans were dropped because the queue was full (batch.maxQueueSize=${config.batch.maxQueueSize}); raise batch.maxQueueSize or OTEL_BSP_MAX_QUEUE_SIZE`,
             );

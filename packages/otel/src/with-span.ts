@@ -11,7 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { TelemetryError } from './errors.js';
-import { amasTracer } from './tracer.js';
+import { amasTracer, samplerFollowsParent } from './tracer.js';
 import type { TracedOptions, WithSpanOptions } from './types.js';
 
 /**
@@ -54,17 +54,16 @@ export function withSpan<This, Args extends unknown[], Return>(
 
   return function traced(this: This, ...args: Args): Return {
     const parent = context.active();
-    const span = (tracer ?? amasTracer()).startSpan(name, spanOptions, parent);
+    const t = tracer ?? amasTracer();
+    const current = spanOptions.root ? undefined : trace.getSpan(parent)?.spanContext();
+    const underUnsampled =
+      current !== undefined && (current.traceFlags & TraceFlags.SAMPLED) === 0 && isSpanContextValid(current);
+    // With our parent-based sampler, a child of an unsampled span is not sampled: no need to start one.
+    if (underUnsampled && tracer === undefined && samplerFollowsParent()) return fn.apply(this, args);
+    const span = t.startSpan(name, spanOptions, parent);
     if (!span.isRecording()) {
-      const active = spanOptions.root ? undefined : trace.getSpan(parent)?.spanContext();
-      if (
-        active !== undefined &&
-        (active.traceFlags & TraceFlags.SAMPLED) === 0 &&
-        isSpanContextValid(active)
-      ) {
-        // The active span already carries "not sampled" to everything below.
-        return fn.apply(this, args);
-      }
+      // The active span already carries "not sampled" to everything below.
+      if (underUnsampled) return fn.apply(this, args);
       return context.with(trace.setSpan(parent, span), fn, this, ...args);
     }
     if (attributes !== undefined) setAttributes(span, attributes, args);

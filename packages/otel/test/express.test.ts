@@ -98,6 +98,17 @@ describe.each([
     expect(body.telemetry).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', sampled: true });
   });
 
+  it('records nothing for a caller that did not sample the trace, and passes its trace id on', async () => {
+    const t = startTracing({ samplerRatio: 1 });
+    const base = await listen(buildApp(express));
+    const res = await fetch(`${base}/api/v1/users/1/posts/2`, {
+      headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00' },
+    });
+    const body = (await res.json()) as { telemetry: { traceId: string; sampled: boolean } };
+    expect(body.telemetry).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', sampled: false });
+    expect(await t.spans()).toEqual([]);
+  });
+
   it('marks a 5xx as an error with the error type, records the exception, and leaves a 4xx unset', async () => {
     const t = startTracing();
     const base = await listen(buildApp(express));
@@ -141,6 +152,26 @@ describe.each([
     await fetch(`${base}/healthz`);
     const spans = await t.spans();
     expect(spans.map((s) => s.name).sort()).toEqual(['GET /healthz', 'health.check']);
+  });
+
+  it('traces the request, and serves it, when the ignore predicate throws', async () => {
+    const t = startTracing();
+    const base = await listen(
+      buildApp(express, {
+        ignore: () => {
+          throw new Error('bug in the predicate');
+        },
+      }),
+    );
+    expect((await fetch(`${base}/api/v1/users/1/posts/2`)).status).toBe(200);
+    expect(server(await t.spans()).attributes['http.route']).toBe('/api/v1/users/:id/posts/:pid');
+  });
+
+  it('matches ignore patterns the same on every request, even global ones', async () => {
+    const t = startTracing();
+    const base = await listen(buildApp(express, { ignore: [/^\/healthz$/g] }));
+    for (let i = 0; i < 3; i++) expect(await (await fetch(`${base}/healthz`)).text()).toBe('ok');
+    expect(await t.spans()).toEqual([]);
   });
 
   it('records a valid x-request-id and refuses one that could inject into logs', async () => {

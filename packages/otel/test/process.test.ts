@@ -152,6 +152,30 @@ describe('CommonJS (node --require @amas/otel/register)', () => {
   });
 });
 
+describe('Koa (node --require @amas/otel/register)', () => {
+  it('auto-instruments koa named in OTEL_NODE_ENABLED_INSTRUMENTATIONS, and names the http span by the route', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(
+      ['--require', '@amas/otel/register', 'koa-server.cjs'],
+      otelEnv({ OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,koa' }),
+    );
+    const { port } = await child.firstLine;
+    const res = await fetch(`http://127.0.0.1:${port}/api/work/1`);
+    expect(await res.text()).toBe('done 1');
+    child.proc.kill('SIGTERM');
+    await child.exited;
+    const server = receiver.spans.filter((s) => s.kind === 2);
+    expect(server).toHaveLength(1);
+    expect(server[0]).toMatchObject({
+      name: 'GET /api/work/:n',
+      attributes: { 'http.route': '/api/work/:n' },
+    });
+    const koa = receiver.spans.filter((s) => s.scope.name === '@opentelemetry/instrumentation-koa');
+    expect(koa.length).toBeGreaterThan(0);
+    expect(koa.every((s) => s.traceId === server[0]?.traceId)).toBe(true);
+  });
+});
+
 describe('ESM auto-instrumentation through the loader hook', () => {
   it('instruments express imported by an ESM application started with --import', async () => {
     receiver = await startOtlpReceiver();

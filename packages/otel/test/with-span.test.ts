@@ -1,6 +1,8 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { describe, expect, it } from 'vitest';
+import { AlwaysOnSampler } from '@opentelemetry/sdk-trace-base';
+import { describe, expect, it, vi } from 'vitest';
 import { isTelemetryError } from '../src/errors.js';
+import { amasTracer } from '../src/tracer.js';
 import { withSpan } from '../src/with-span.js';
 import { byName, startTracing } from './helpers.js';
 
@@ -228,6 +230,35 @@ describe('withSpan when the span is not sampled', () => {
     expect(context.with(parent, f)).toBe('ok');
     expect(inside).toBe(parent);
     expect(await t.spans()).toEqual([]);
+  });
+
+  it('starts no span at all under an unsampled parent when its own parent-based sampler decides', () => {
+    startTracing();
+    const startSpan = vi.spyOn(amasTracer(), 'startSpan');
+    const f = withSpan('child', () => 'ok');
+    const unsampled = propagation.extract(context.active(), {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+    });
+    expect(context.with(unsampled, f)).toBe('ok');
+    expect(startSpan).not.toHaveBeenCalled();
+    const sampled = propagation.extract(context.active(), {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
+    context.with(sampled, f);
+    expect(startSpan).toHaveBeenCalledTimes(1);
+    startSpan.mockRestore();
+  });
+
+  it('asks a custom sampler even under an unsampled parent (it may sample anyway)', async () => {
+    const t = startTracing({ sampler: new AlwaysOnSampler() });
+    const unsampled = propagation.extract(context.active(), {
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+    });
+    context.with(
+      unsampled,
+      withSpan('sampled-anyway', () => {}),
+    );
+    expect((await t.spans()).map((s) => s.name)).toEqual(['sampled-anyway']);
   });
 
   it('propagates "not sampled" from an unsampled root to its children', async () => {
