@@ -1,6 +1,6 @@
 import { errorAnswer } from './answers.js';
 import type { Approvals } from './approvals.js';
-import { OpaError } from './errors.js';
+import { isOpaError, OpaError } from './errors.js';
 import type { HttpAnswer, Principal } from './types.js';
 
 /**
@@ -33,6 +33,28 @@ export interface ApprovalRoutesOptions<Req> {
   readonly approvals: Approvals;
   /** Who is calling, from your authentication; `undefined` answers 401. Required: the routes never authenticate. */
   readonly identity: (req: Req) => Principal | undefined | Promise<Principal | undefined>;
+}
+
+/**
+ * Runs the caller's `identity` function for the approval routes. One that throws (a request its
+ * authentication cannot read) counts as no identity, so the routes answer 401 instead of passing a
+ * stack trace to the framework's error page; an {@link OpaError} it throws is kept.
+ *
+ * @example
+ * ```ts
+ * const identity = await readIdentity(options.identity, req);
+ * ```
+ */
+export async function readIdentity<Req>(
+  identity: ApprovalRoutesOptions<Req>['identity'],
+  req: Req,
+): Promise<Principal | undefined> {
+  try {
+    return await identity(req);
+  } catch (err) {
+    if (isOpaError(err)) throw err;
+    return undefined;
+  }
 }
 
 const ROUTE = /^\/([A-Za-z0-9_-]{1,128})(?:\/(approve|deny))?\/?$/;

@@ -3,6 +3,7 @@ import { createMemoryApprovalStore } from './approval-store-memory.js';
 import { OpaError } from './errors.js';
 import { actionHash, canonicalJson } from './hash.js';
 import { approvalsOptionsSchema, parseOptions } from './options.js';
+import { swallow } from './swallow.js';
 import type {
   ApprovalAuditEvent,
   ApprovalRecord,
@@ -34,7 +35,7 @@ export interface Approvals {
     approval: ApprovalRequirement;
   }): Promise<ApprovalRecord>;
   get(id: string): Promise<ApprovalRecord | undefined>;
-  /** Pending requests that `identity` may decide, oldest first. */
+  /** Pending requests that `identity` may decide, oldest first, among the 1,000 oldest pending ones. */
   listPending(identity: Principal, limit?: number): Promise<ApprovalRecord[]>;
   approve(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
   deny(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
@@ -73,6 +74,7 @@ export interface ApprovalsOptions {
 
 const ID = /^[A-Za-z0-9_-]{8,128}$/;
 const MAX_REASON = 1_000;
+const LIST_WINDOW = 1_000;
 
 type RefusalCode = Extract<ApprovalStoreResult, { ok: false }>['code'];
 
@@ -116,14 +118,17 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
   const audit = (e: ApprovalAuditEvent) => {
     if (!onAudit) return;
     try {
-      onAudit(Object.freeze(e));
+      // An audit sink that fails must not change the outcome, nor leave an unhandled rejection.
+      swallow(onAudit(Object.freeze(e)) as unknown);
     } catch {
-      // An audit sink that throws must not change the outcome.
+      // as above, for a sink that throws
     }
   };
 
+  // Scopes must be an array: a space-separated OAuth "scope" string would match by substring.
   const canDecide = (record: ApprovalRecord, identity: Principal) =>
     (config.allowSelfApproval || identity.sub !== record.principal.sub) &&
+    Array.isArray(identity.scopes) &&
     record.approvers.some((scope) => identity.scopes?.includes(scope) === true);
 
   const checkReason = (reason: unknown): string | undefined => {
@@ -231,8 +236,12 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
       return safe(() => store.get(id));
     },
     async listPending(identity, limit = 100) {
-      const records = await safe(() => store.listPending(now(), Math.min(Math.max(1, limit), 1_000)));
-      return records.filter((r) => canDecide(r, identity));
+      // Filter a wide window, then cut: asking the store for `limit` records first would let older
+      // requests for other approvers hide every request this identity may decide.
+      const records = await safe(() => store.listPending(now(), LIST_WINDOW));
+      return records
+        .filter((r) => canDecide(r, identity))
+        .slice(0, Math.min(Math.max(1, limit), LIST_WINDOW));
     },
     approve(id, approver, reason) {
       return decideAs('approved', id, approver, reason);

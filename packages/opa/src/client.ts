@@ -42,6 +42,7 @@ export interface OpaClient {
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN']);
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * Checks and normalizes a Data API path (`a/b/c`, with or without a leading slash or `v1/data/`).
@@ -168,6 +169,9 @@ export function createOpaClient(options: ClientOptionsInput): OpaClient {
   async function authHeader(): Promise<string | undefined> {
     if (token === undefined) return undefined;
     const value = typeof token === 'string' ? token : await token();
+    if (typeof value === 'string' && INVALID_HEADER_VALUE.test(value)) {
+      throw new TypeError('the token holds characters a header cannot carry');
+    }
     return value ? `Bearer ${value}` : undefined;
   }
 

@@ -7,6 +7,7 @@ import { isOpaError } from './errors.js';
 import { canonicalJson, sha256 } from './hash.js';
 import { readResult } from './interpret.js';
 import { enforcerOptionsSchema, parseOptions } from './options.js';
+import { swallow } from './swallow.js';
 import { toolAccessInput } from './tool-access.js';
 import type {
   Authorization,
@@ -264,9 +265,11 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       ...(decision.outcome === 'unavailable' ? { cause: decision.cause } : {}),
     };
     try {
-      log.onDecision(Object.freeze(event));
+      // A failing log sink must not change the decision, nor end the process: an async sink's
+      // rejection would otherwise be unhandled.
+      swallow(log.onDecision(Object.freeze(event)) as unknown);
     } catch {
-      // A failing log sink must not change the decision.
+      // as above, for a sink that throws
     }
   }
 

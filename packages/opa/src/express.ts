@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { type ApprovalRoutesOptions, handleApprovalRoute } from './approval-routes.js';
+import { type ApprovalRoutesOptions, handleApprovalRoute, readIdentity } from './approval-routes.js';
 import { isOpaError } from './errors.js';
 import { createGuard, type GuardOptions, toPrincipal } from './guard.js';
 import { readJsonBody } from './read-body.js';
@@ -95,7 +95,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions<Request>): Request
         method: req.method,
         path: req.path,
         body,
-        identity: await options.identity(req),
+        identity: await readIdentity(options.identity, req),
         statusUrl: (id) => `${req.baseUrl}/${encodeURIComponent(id)}`,
       });
       if (!answer) return next();

@@ -8,6 +8,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function sortKeys(_key: string, value: unknown): unknown {
+  // JSON.stringify writes NaN and ±Infinity (1e400 in a JSON body) as null: the policy would judge
+  // null while the tool runs with Infinity, and both would share one hash. Refuse them instead.
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError('non-finite number');
   if (!isPlainObject(value)) return value;
   // A null-prototype copy: a "__proto__" key from JSON.parse stays a plain own key.
   const sorted: Record<string, unknown> = Object.create(null);
@@ -18,7 +21,8 @@ function sortKeys(_key: string, value: unknown): unknown {
 /**
  * Serializes a value as canonical JSON: object keys sorted at every level, so that two inputs that
  * differ only in key order give the same text (and the same cache key and approval hash).
- * Throws an {@link OpaError} `input_invalid` for values JSON cannot hold (cycles, BigInt).
+ * Throws an {@link OpaError} `input_invalid` for values JSON cannot hold (cycles, BigInt, NaN and
+ * ±Infinity, which `JSON.stringify` would silently turn into `null`).
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type ApprovalRoutesOptions, handleApprovalRoute } from './approval-routes.js';
+import { type ApprovalRoutesOptions, handleApprovalRoute, readIdentity } from './approval-routes.js';
 import { isOpaError } from './errors.js';
 import { createGuard, type GuardOptions, toPrincipal } from './guard.js';
 import { readJsonBody } from './read-body.js';
@@ -108,7 +108,7 @@ export function approvalRoutes(options: KoaApprovalRoutesOptions): Middleware {
         method: ctx.method,
         path: ctx.path.slice(prefix.length) || '/',
         body,
-        identity: await options.identity(ctx),
+        identity: await readIdentity(options.identity, ctx),
         statusUrl: (id) => `${prefix}/${encodeURIComponent(id)}`,
       });
       if (!answer) return next();

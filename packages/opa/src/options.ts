@@ -30,6 +30,8 @@ const urlSchema = z.string().refine(
 );
 
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// What node:http accepts in a header value: no CR, LF or other control characters but tab.
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export const clientOptionsSchema = z
   .object({
@@ -38,13 +40,22 @@ export const clientOptionsSchema = z
     retries: z.number().int().min(0).max(5).default(1),
     retryBackoffMs: z.number().int().min(0).max(1_000).default(10),
     headers: z
-      .record(z.string().regex(headerName, 'must be a valid header name'), z.string())
+      .record(
+        z.string().regex(headerName, 'must be a valid header name'),
+        z.string().regex(headerValue, 'must be a valid header value (no CR, LF or control characters)'),
+      )
       .refine((h) => !Object.keys(h).some((k) => k.toLowerCase() === 'authorization'), {
         message: 'must not set authorization: use the "token" option',
       })
       .default({}),
     token: z
-      .union([z.string().min(1), fn<() => string | Promise<string>>('returning the bearer token')])
+      .union([
+        z
+          .string()
+          .min(1)
+          .regex(headerValue, 'must not hold CR, LF or control characters (trim a token read from a file)'),
+        fn<() => string | Promise<string>>('returning the bearer token'),
+      ])
       .optional(),
     maxResponseBytes: z
       .number()

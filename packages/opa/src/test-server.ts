@@ -136,6 +136,13 @@ export interface OpaTestServer {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+// Data paths come from the request: walk own properties only, and write keys such as "__proto__"
+// as plain keys (as OPA stores them), so that no request can reach or change Object.prototype.
+const own = (o: Record<string, unknown>, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+const setOwn = (o: Record<string, unknown>, k: string, value: unknown) => {
+  Object.defineProperty(o, k, { value, writable: true, enumerable: true, configurable: true });
+};
+
 class HttpProblem extends Error {
   constructor(
     readonly status: number,
@@ -527,7 +534,7 @@ export async function startOpaTestServer(options: OpaTestServerOptions = {}): Pr
           } else {
             let node = data;
             for (const k of segments.slice(0, -1)) {
-              if (!isObject(node[k])) node[k] = {};
+              if (!isObject(own(node, k))) setOwn(node, k, {});
               node = node[k] as Record<string, unknown>;
             }
             const last = segments[segments.length - 1] as string;
@@ -535,14 +542,14 @@ export async function startOpaTestServer(options: OpaTestServerOptions = {}): Pr
               res.writeHead(304).end();
               return;
             }
-            node[last] = value;
+            setOwn(node, last, value);
           }
           res.writeHead(204).end();
           return;
         }
         if (req.method === 'DELETE') {
           let node: unknown = data;
-          for (const k of segments.slice(0, -1)) node = isObject(node) ? node[k] : undefined;
+          for (const k of segments.slice(0, -1)) node = isObject(node) ? own(node, k) : undefined;
           const last = segments[segments.length - 1];
           if (last === undefined || !isObject(node) || !Object.hasOwn(node, last)) {
             return send(req, res, 404, {
