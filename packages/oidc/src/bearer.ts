@@ -11,9 +11,23 @@ function header(request: RequestLike, name: string): string | string[] | undefin
   return undefined;
 }
 
+/** How many `Authorization` headers Node's `rawHeaders` hold (Node's `headers` keeps only the first). */
+function rawAuthorizationCount(raw: readonly unknown[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (typeof name === 'string' && name.length === 13 && name.toLowerCase() === 'authorization') count++;
+  }
+  return count;
+}
+
 function fromAuthorization(request: RequestLike, ctx: ChallengeContext): string | undefined {
   const value: unknown = header(request, 'authorization');
   if (value === undefined) return undefined;
+  const raw = request.rawHeaders;
+  if (Array.isArray(raw) && rawAuthorizationCount(raw) > 1) {
+    throw authError('invalid_request', 'The request carries more than one Authorization header.', ctx);
+  }
   if (typeof value === 'string') return fromValue(value, ctx);
   if (Array.isArray(value) && value.length <= 1) {
     return value[0] === undefined ? undefined : fromAuthorizationValue(value[0], ctx);

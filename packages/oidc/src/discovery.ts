@@ -15,7 +15,12 @@ export interface RemoteContext {
   readonly signal: AbortSignal;
 }
 
-function validate(doc: unknown, issuer: string, allowInsecureHttp: boolean): DiscoveredMetadata {
+function validate(
+  doc: unknown,
+  issuer: string,
+  discoveryUri: string,
+  allowInsecureHttp: boolean,
+): DiscoveredMetadata {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
     throw new FetchFailure('the discovery document is not a JSON object');
   }
@@ -26,6 +31,12 @@ function validate(doc: unknown, issuer: string, allowInsecureHttp: boolean): Dis
   if (typeof d.jwks_uri !== 'string') throw new FetchFailure('the discovery document has no jwks_uri');
   const problem = urlProblem(d.jwks_uri, allowInsecureHttp);
   if (problem) throw new FetchFailure(`the discovered jwks_uri ${problem}`);
+  // Loopback http is there for local providers; a document fetched over https must not send the
+  // verifier to plain http on this host (a tenant's provider probing the server's own ports).
+  const secure = (url: string) => new URL(url).protocol === 'https:';
+  if (!allowInsecureHttp && secure(discoveryUri) && !secure(d.jwks_uri)) {
+    throw new FetchFailure('the discovered jwks_uri downgrades https to http');
+  }
   const algs = d.access_token_signing_alg_values_supported;
   const accessTokenAlgorithms =
     Array.isArray(algs) && algs.every((a) => typeof a === 'string') ? Object.freeze([...algs]) : undefined;
@@ -84,7 +95,7 @@ export class Discovery {
           timeoutMs: jwks.timeout * 1000,
           maxBytes: jwks.maxBytes,
         });
-        this.metadata = validate(doc, this.issuer, allowInsecureHttp);
+        this.metadata = validate(doc, this.issuer, this.uri, allowInsecureHttp);
         this.fetchedAt = Date.now();
         this.failed = false;
         return this.metadata;

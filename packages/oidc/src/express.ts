@@ -107,7 +107,13 @@ export function authenticate(
   const optional = options.optional === true;
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const cookies = (req as { cookies?: Record<string, unknown> }).cookies;
-    v.verifyRequest({ headers: req.headers, url: req.originalUrl ?? req.url, cookies }, { optional }).then(
+    const request = {
+      headers: req.headers,
+      url: req.originalUrl ?? req.url,
+      cookies,
+      rawHeaders: req.rawHeaders,
+    };
+    v.verifyRequest(request, { optional }).then(
       (principal) => {
         req.amas ??= {};
         req.amas.auth = principal;

@@ -1,3 +1,5 @@
+import { untilAborted } from './until-aborted.js';
+
 /** Why a fetch of discovery or JWKS failed; the message is for operators and holds no secrets. */
 export class FetchFailure extends Error {
   override readonly name = 'FetchFailure';
@@ -31,19 +33,25 @@ export function urlProblem(value: string, allowInsecureHttp: boolean): string | 
   return 'must be an https: URL (http: is accepted on loopback, or with allowInsecureHttp)';
 }
 
-async function readLimited(body: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
+async function readLimited(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  signal: AbortSignal,
+): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new FetchFailure(`response body exceeds ${maxBytes} bytes`);
+  try {
+    for (;;) {
+      const { done, value } = await untilAborted(reader.read(), signal);
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw new FetchFailure(`response body exceeds ${maxBytes} bytes`);
+      chunks.push(value);
     }
-    chunks.push(value);
+  } catch (err) {
+    reader.cancel().catch(() => {});
+    throw err;
   }
   return Buffer.concat(chunks, total);
 }
@@ -56,12 +64,15 @@ export async function fetchJson(url: string, limits: FetchLimits): Promise<unkno
   const signal = AbortSignal.any([limits.signal, AbortSignal.timeout(limits.timeoutMs)]);
   let response: Response;
   try {
-    response = await limits.fetch(url, {
-      method: 'GET',
-      headers: { accept: 'application/json, application/jwk-set+json' },
-      redirect: 'manual',
+    response = await untilAborted(
+      limits.fetch(url, {
+        method: 'GET',
+        headers: { accept: 'application/json, application/jwk-set+json' },
+        redirect: 'manual',
+        signal,
+      }),
       signal,
-    });
+    );
   } catch (cause) {
     throw new FetchFailure(signal.aborted ? 'timed out or aborted' : 'connection failed', { cause });
   }
@@ -80,7 +91,7 @@ export async function fetchJson(url: string, limits: FetchLimits): Promise<unkno
     if (!response.body) throw new FetchFailure('empty response body');
     let bytes: Uint8Array;
     try {
-      bytes = await readLimited(response.body, limits.maxBytes);
+      bytes = await readLimited(response.body, limits.maxBytes, signal);
     } catch (cause) {
       if (cause instanceof FetchFailure) throw cause;
       throw new FetchFailure(signal.aborted ? 'timed out or aborted' : 'connection failed', { cause });
@@ -91,6 +102,6 @@ export async function fetchJson(url: string, limits: FetchLimits): Promise<unkno
       throw new FetchFailure('response is not valid JSON', { cause });
     }
   } finally {
-    if (response.body && !response.bodyUsed) await response.body.cancel().catch(() => {});
+    if (response.body && !response.bodyUsed) response.body.cancel().catch(() => {});
   }
 }

@@ -26,7 +26,8 @@ export interface KeySource {
 type Trigger = 'cold' | 'unknown_kid' | 'refresh_ahead' | 'stale' | 'warm_up';
 const MAX_NEGATIVE_KIDS = 1024;
 
-const keyNotFound = () => authError('key_not_found', 'No key of the issuer matches the token.');
+const keyNotFound = (realm: string | undefined) =>
+  authError('key_not_found', 'No key of the issuer matches the token.', { realm });
 
 function reasonOf(err: unknown): string {
   const inner = isOidcError(err) && err.cause !== undefined ? err.cause : err;
@@ -169,7 +170,7 @@ export class RemoteJwks implements KeySource {
     const name = kid ?? '';
     const until = this.negative.get(name);
     if (until !== undefined) {
-      if (until > Date.now()) throw keyNotFound();
+      if (until > Date.now()) throw keyNotFound(this.ctx.config.realm);
       this.negative.delete(name);
     }
     if (this.inflight) {
@@ -186,7 +187,7 @@ export class RemoteJwks implements KeySource {
       if (!oldest.done) this.negative.delete(oldest.value);
     }
     this.negative.set(name, this.lastAttemptEnd + this.ctx.config.jwks.negativeCacheTtl * 1000);
-    throw keyNotFound();
+    throw keyNotFound(this.ctx.config.realm);
   }
 
   private refresh(trigger: Trigger): Promise<void> {
@@ -237,6 +238,7 @@ export class StaticKeys implements KeySource {
   constructor(
     private readonly issuer: ResolvedIssuer,
     private readonly set: KeySet,
+    private readonly realm?: string,
   ) {
     this.allowed = new Set(issuer.algorithms);
   }
@@ -256,7 +258,7 @@ export class StaticKeys implements KeySource {
 
   async keysFor(alg: string, kid: string | undefined): Promise<readonly VerificationKey[]> {
     const found = candidateKeys(this.set, alg, kid);
-    if (found.length === 0) throw keyNotFound();
+    if (found.length === 0) throw keyNotFound(this.realm);
     return found;
   }
 
@@ -278,6 +280,7 @@ export class SecretKey implements KeySource {
   constructor(
     private readonly issuer: ResolvedIssuer,
     secret: Uint8Array,
+    private readonly realm?: string,
   ) {
     this.allowed = new Set(issuer.algorithms);
     const imports = new Map<string, Promise<CryptoKey>>();
@@ -305,7 +308,7 @@ export class SecretKey implements KeySource {
   }
 
   async keysFor(alg: string): Promise<readonly VerificationKey[]> {
-    if (!this.key.imports.has(alg)) throw keyNotFound();
+    if (!this.key.imports.has(alg)) throw keyNotFound(this.realm);
     return [this.key];
   }
 
@@ -320,9 +323,9 @@ export class SecretKey implements KeySource {
 export function createKeySource(issuer: ResolvedIssuer, ctx: RemoteContext, tracer: Tracer): KeySource {
   switch (issuer.source.kind) {
     case 'static':
-      return new StaticKeys(issuer, issuer.source.keys);
+      return new StaticKeys(issuer, issuer.source.keys, ctx.config.realm);
     case 'secret':
-      return new SecretKey(issuer, issuer.source.secret);
+      return new SecretKey(issuer, issuer.source.secret, ctx.config.realm);
     default:
       return new RemoteJwks(issuer, ctx, tracer);
   }

@@ -38,6 +38,20 @@ function str(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= 2048 && b64url.test(v);
 }
 
+/** The bit length of a big-endian unsigned integer, leading zero octets ignored. */
+function bitLength(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length && bytes[i] === 0) i++;
+  if (i === bytes.length) return 0;
+  return (bytes.length - i - 1) * 8 + (32 - Math.clz32(bytes[i] as number));
+}
+
+/** Whether a big-endian unsigned integer is odd and greater than 1. */
+function oddAbove1(bytes: Uint8Array): boolean {
+  const last = bytes[bytes.length - 1];
+  return last !== undefined && (last & 1) === 1 && bitLength(bytes) > 1;
+}
+
 /** Why a JWK cannot be used for verification, or `undefined` when it can. */
 export function jwkProblem(jwk: unknown): string | undefined {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'not an object';
@@ -54,8 +68,10 @@ export function jwkProblem(jwk: unknown): string | undefined {
   switch (k.kty) {
     case 'RSA':
       if (!str(k.n) || !str(k.e)) return 'is an RSA key without n or e';
-      // 2048-bit modulus = 256 bytes = 342 base64url characters (a leading zero octet may add 2).
-      if (k.n.length < 342) return 'is an RSA key shorter than 2048 bits';
+      // Counted on the decoded modulus: zero octets in front would make a short key look long.
+      if (bitLength(Buffer.from(k.n, 'base64url')) < 2048) return 'is an RSA key shorter than 2048 bits';
+      // With e = 1 a signature is its own padded message, so anyone can forge one; an even e is no RSA key.
+      if (!oddAbove1(Buffer.from(k.e, 'base64url'))) return 'has an unsafe RSA public exponent';
       return undefined;
     case 'EC':
       if (!['P-256', 'P-384', 'P-521'].includes(k.crv as string)) return 'has an unsupported curve';

@@ -105,7 +105,7 @@ export function authenticate(
     let principal: Principal<JwtClaims> | undefined;
     try {
       principal = await v.verifyRequest(
-        { headers: ctx.headers, url: ctx.originalUrl ?? ctx.url },
+        { headers: ctx.headers, url: ctx.originalUrl ?? ctx.url, rawHeaders: ctx.req.rawHeaders },
         { optional },
       );
     } catch (err) {

@@ -224,6 +224,11 @@ export interface RequestLike {
   url?: string | undefined;
   /** Parsed cookies (for example from `cookie-parser`); otherwise the `Cookie` header is parsed. */
   cookies?: Record<string, unknown> | undefined;
+  /**
+   * Node's `rawHeaders` (name, value, name, value, ...). Node keeps only the first of several
+   * `Authorization` headers in `headers`; with `rawHeaders` a second one is seen and refused (400).
+   */
+  rawHeaders?: readonly string[] | undefined;
 }
 
 /**

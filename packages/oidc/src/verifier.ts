@@ -25,6 +25,7 @@ import type {
   VerifierOptions,
   VerifyRequestOptions,
 } from './types.js';
+import { untilAborted } from './until-aborted.js';
 
 interface IssuerEntry {
   readonly config: ResolvedIssuer;
@@ -153,7 +154,12 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
       pending = (async () => {
         let answer: ResolvedIssuer | undefined;
         try {
-          answer = resolveResolverAnswer(iss, await resolver(iss), config);
+          const signal = AbortSignal.any([
+            controller.signal,
+            AbortSignal.timeout(config.jwks.timeout * 1000),
+          ]);
+          // A hung tenant store is an outage (503), bounded like a fetch, not a request that never ends.
+          answer = resolveResolverAnswer(iss, await untilAborted(resolver(iss), signal), config);
         } catch (cause) {
           throw authError('discovery_failed', 'The issuer could not be resolved.', { ...ctx, cause });
         }
@@ -200,6 +206,12 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
       if (payload[name] !== undefined && typeof payload[name] !== 'string') {
         throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
       }
+    }
+    // jose only asks that one member names the audience; the rest must be strings too (RFC 7519 4.1.3),
+    // or `principal.audience` and `claims.aud` would tell different stories.
+    const { aud } = payload;
+    if (Array.isArray(aud) && !aud.every((a) => typeof a === 'string')) {
+      throw authError('claim_invalid', 'The "aud" claim is missing or invalid.', ctx);
     }
   }
 
@@ -293,7 +305,8 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
         'amas.oidc.issuer': issuer,
         'amas.oidc.algorithm': header.alg,
       });
-      if (header.kid !== undefined) span.setAttribute('amas.oidc.kid', header.kid);
+      if (header.kid !== undefined && SAFE_ATTRIBUTE.test(header.kid))
+        span.setAttribute('amas.oidc.kid', header.kid);
     }
     checkCachedTimes(hit, nowMs, token);
     return hit.principal;
