@@ -9,7 +9,14 @@ export type TelemetryErrorCode =
   | 'export_failed'
   | 'flush_timeout';
 
-/** The HTTP status each code maps to by default. */
+/**
+ * The HTTP status each code maps to by default.
+ *
+ * @example
+ * ```ts
+ * TelemetryErrorStatus.flush_timeout; // 504
+ * ```
+ */
 export const TelemetryErrorStatus: Readonly<Record<TelemetryErrorCode, number>> = Object.freeze({
   config_invalid: 500,
   slo_definitions_invalid: 500,

@@ -87,6 +87,30 @@ describe('SIGTERM (node --import @amas/otel/register, ESM)', () => {
     expect(child.stderr()).toMatch(/@amas\/otel: tracing on service\.name=fixture .*signals=SIGTERM,SIGINT/);
   });
 
+  it('does the same on SIGINT (Ctrl-C)', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(['--import', '@amas/otel/register', 'server.mjs'], otelEnv());
+    const { port } = await child.firstLine;
+    await hit(port, 7);
+    child.proc.kill('SIGINT');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGINT' });
+    expect(receiver.spans).toHaveLength(7);
+  });
+
+  it('leaves signals alone with AMAS_OTEL_SIGNALS=false (and the spans then die with the process)', async () => {
+    receiver = await startOtlpReceiver();
+    const child = run(
+      ['--import', '@amas/otel/register', 'server.mjs'],
+      otelEnv({ AMAS_OTEL_SIGNALS: 'false' }),
+    );
+    const { port } = await child.firstLine;
+    await hit(port, 3);
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(receiver.spans).toHaveLength(0);
+    expect(child.stderr()).toMatch(/signals=off/);
+  });
+
   it('flushes and lets the application end by itself when it handles SIGTERM', async () => {
     receiver = await startOtlpReceiver();
     const child = run(

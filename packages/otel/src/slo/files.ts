@@ -4,7 +4,14 @@ import { generateSloTests } from './fixtures.js';
 import { generateAlertRules, generateRecordingRules } from './rules.js';
 import type { SloDefinitions } from './schema.js';
 
-/** File names {@link renderSloFiles} writes, relative to the output directory. */
+/**
+ * File names {@link renderSloFiles} writes, relative to the output directory.
+ *
+ * @example
+ * ```ts
+ * execFileSync('promtool', ['check', 'rules', SLO_FILES.recording, SLO_FILES.alerts], { cwd: out });
+ * ```
+ */
 export const SLO_FILES = Object.freeze({
   recording: 'slo-recording-rules.yaml',
   alerts: 'slo-alert-rules.yaml',

@@ -16,7 +16,15 @@ export interface PrometheusRuleFile {
   groups: { name: string; interval?: string; rules: PrometheusRule[] }[];
 }
 
-/** Alert names the generated rules use. */
+/**
+ * Alert names the generated rules use (each alert also carries `service`, `slo` and `severity` labels).
+ *
+ * @example
+ * ```ts
+ * // an Alertmanager route for the pages of the security service
+ * const match = { alertname: SLO_ALERTS.page, service: 'security-service' };
+ * ```
+ */
 export const SLO_ALERTS = Object.freeze({
   page: 'AmasSloBurnRatePage',
   ticket: 'AmasSloBurnRateTicket',
