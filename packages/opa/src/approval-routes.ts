@@ -59,6 +59,19 @@ export async function readIdentity<Req>(
 
 const ROUTE = /^\/([A-Za-z0-9_-]{1,128})(?:\/(approve|deny))?\/?$/;
 
+/**
+ * Whether a path below the mount point is one of the approval routes. Adapters check it before
+ * reading a body, so that requests for other routes below the mount point keep theirs.
+ *
+ * @example
+ * ```ts
+ * if (!isApprovalRoute(req.path)) return next();
+ * ```
+ */
+export function isApprovalRoute(path: string): boolean {
+  return path === '' || path === '/' || ROUTE.test(path);
+}
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
   status,
   headers,

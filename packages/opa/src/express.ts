@@ -1,5 +1,10 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { type ApprovalRoutesOptions, handleApprovalRoute, readIdentity } from './approval-routes.js';
+import {
+  type ApprovalRoutesOptions,
+  handleApprovalRoute,
+  isApprovalRoute,
+  readIdentity,
+} from './approval-routes.js';
 import { isOpaError } from './errors.js';
 import { createGuard, type GuardOptions, toPrincipal } from './guard.js';
 import { readJsonBody } from './read-body.js';
@@ -88,6 +93,7 @@ export function approvalRoutes(options: ApprovalRoutesOptions<Request>): Request
     );
   }
   return (req: Request, res: Response, next: NextFunction) => {
+    if (!isApprovalRoute(req.path)) return next();
     void (async () => {
       const body =
         req.method === 'POST' ? (req.body !== undefined ? req.body : await readJsonBody(req)) : undefined;

@@ -1,5 +1,10 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type ApprovalRoutesOptions, handleApprovalRoute, readIdentity } from './approval-routes.js';
+import {
+  type ApprovalRoutesOptions,
+  handleApprovalRoute,
+  isApprovalRoute,
+  readIdentity,
+} from './approval-routes.js';
 import { isOpaError } from './errors.js';
 import { createGuard, type GuardOptions, toPrincipal } from './guard.js';
 import { readJsonBody } from './read-body.js';
@@ -100,13 +105,15 @@ export function approvalRoutes(options: KoaApprovalRoutesOptions): Middleware {
   const prefix = (options.prefix ?? '/approvals').replace(/\/+$/, '');
   return async (ctx: Context, next: Next) => {
     if (ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) return next();
+    const path = ctx.path.slice(prefix.length) || '/';
+    if (!isApprovalRoute(path)) return next();
     try {
       const parsed = (ctx.request as { body?: unknown }).body;
       const body =
         ctx.method === 'POST' ? (parsed !== undefined ? parsed : await readJsonBody(ctx.req)) : undefined;
       const answer = await handleApprovalRoute(options.approvals, {
         method: ctx.method,
-        path: ctx.path.slice(prefix.length) || '/',
+        path,
         body,
         identity: await readIdentity(options.identity, ctx),
         statusUrl: (id) => `${prefix}/${encodeURIComponent(id)}`,

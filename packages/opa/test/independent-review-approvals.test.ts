@@ -722,3 +722,38 @@ describe('review: approval routes with an identity function that fails', () => {
     expect(r.text).not.toContain('secret-xyz');
   });
 });
+
+describe('review: approval routes leave other requests alone', () => {
+  const apps: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  const identity = () => ({ sub: 'alice', scopes: ['approvals:security'] });
+
+  it('express: a POST below the mount point that is not an approval route keeps its body', async () => {
+    const app = express();
+    app.use('/approvals', expressApprovals({ approvals: createApprovals(), identity }));
+    app.post('/approvals/export/all/csv', express.json({ limit: '1mb' }), (req, res) => {
+      res.json({ size: JSON.stringify(req.body).length });
+    });
+    const server = await listen(app.listen(0, '127.0.0.1'));
+    apps.push(server);
+    const big = JSON.stringify({ a: 'x'.repeat(20 * 1024) });
+    const r = await call(server, 'POST', '/approvals/export/all/csv', undefined, big);
+    expect(r).toMatchObject({ status: 200, body: { size: big.length } });
+  });
+
+  it('koa: a POST below the prefix that is not an approval route keeps its body', async () => {
+    const app = new Koa();
+    app.use(koaApprovals({ approvals: createApprovals(), identity }));
+    app.use(async (ctx) => {
+      const { readJsonBody } = await import('../src/read-body.js');
+      const body = await readJsonBody(ctx.req);
+      ctx.body = { got: body ?? null };
+    });
+    const server = await listen(app.listen(0, '127.0.0.1'));
+    apps.push(server);
+    const r = await call(server, 'POST', '/approvals/export/all/csv', undefined, '{"a":1}');
+    expect(r).toMatchObject({ status: 200, body: { got: { a: 1 } } });
+  });
+});

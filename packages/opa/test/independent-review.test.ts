@@ -755,6 +755,23 @@ describe('review: hooks that fail', () => {
     e.close();
   });
 
+  it('an async sink that never settles does not hold the decision', async () => {
+    const e = createEnforcer({
+      url: opa.url,
+      decisionLog: { onDecision: (() => new Promise(() => undefined)) as never },
+      approvals: { onAudit: (() => new Promise(() => undefined)) as never },
+    });
+    const t0 = performance.now();
+    expect((await e.checkToolAccess(read)).outcome).toBe('allow');
+    const a = await e.authorize({
+      toolAccess: { agentRole: 'security_auditor', toolName: 'run_pentest' },
+      principal: { sub: 'agent-42' },
+    });
+    expect(a.outcome).toBe('escalate');
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    e.close();
+  });
+
   it('a sink that tries to rewrite the event cannot change the decision it was told about', async () => {
     const e = createEnforcer({
       url: opa.url,
