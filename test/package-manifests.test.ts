@@ -11,7 +11,7 @@ interface Manifest {
   name: string;
   private?: boolean;
   type: string;
-  sideEffects: boolean;
+  sideEffects: false | string[];
   files: string[];
   engines: { node: string };
   exports: Record<string, string | { import: Record<string, string>; require: Record<string, string> }>;
@@ -31,7 +31,15 @@ describe.each(packageDirs)('packages/%s', (dir) => {
     expect(pkg.name).toBe(`@amas/${dir}`);
     expect(pkg.private).toBeUndefined();
     expect(pkg.type).toBe('module');
-    expect(pkg.sideEffects).toBe(false);
+    // Only an entry that exists for its side effects may be listed (`@amas/otel/register`, which starts
+    // tracing when imported); everything else can be tree-shaken.
+    if (pkg.sideEffects !== false) {
+      const registerEntry = (pkg.exports['./register'] ?? {}) as {
+        import?: { default?: string };
+        require?: { default?: string };
+      };
+      expect(pkg.sideEffects).toEqual([registerEntry.import?.default, registerEntry.require?.default]);
+    }
     expect(pkg.files).toEqual(['dist']);
     expect(pkg.publishConfig?.access).toBe('public');
     expect(pkg.engines.node).toBe('^20.19.0 || >=22.12.0');

@@ -153,7 +153,7 @@ function guardOutput(registry: Registry, req: Request, res: Response, role: stri
 }
 
 /**
- * Express error middleware that answers a {@link ContractError} with its status, headers and
+ * Express error middleware that answers a `ContractError` with its status, headers and
  * `{ error, message }` body, and passes every other error on unchanged.
  *
  * @example

@@ -134,7 +134,7 @@ export function spendBudget(registry: Registry, options: SpendOptions<Context> =
 }
 
 /**
- * Koa middleware that answers a {@link ContractError} thrown further down with its status, headers and
+ * Koa middleware that answers a `ContractError` thrown further down with its status, headers and
  * `{ error, message }` body, and rethrows every other error unchanged.
  *
  * @example

@@ -109,7 +109,7 @@ export function requestTelemetry(req: Request): RequestTelemetry | undefined {
 }
 
 /**
- * Express error middleware that answers a {@link TelemetryError} with its status, headers and
+ * Express error middleware that answers a `TelemetryError` with its status, headers and
  * `{ error, message }` body, and passes every other error on unchanged.
  *
  * @example

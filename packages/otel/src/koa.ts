@@ -93,7 +93,7 @@ export function requestTelemetry(ctx: Context): RequestTelemetry | undefined {
 }
 
 /**
- * Koa middleware that answers a {@link TelemetryError} thrown further down with its status, headers and
+ * Koa middleware that answers a `TelemetryError` thrown further down with its status, headers and
  * `{ error, message }` body, and rethrows every other error unchanged.
  *
  * @example
