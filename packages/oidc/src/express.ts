@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
-import { checkClaims, checkScopes } from './guards.js';
+import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -139,6 +139,7 @@ export function requireScopes(
   scopes: string | readonly string[],
   options: ScopeCheckOptions & AdapterErrorOptions & { realm?: string } = {},
 ): RequestHandler {
+  assertScopes(scopes, 'requireScopes');
   return (req, res, next) => {
     try {
       checkScopes(req.amas?.auth, scopes, options);
@@ -164,6 +165,7 @@ export function requireClaims(
   requirements: ClaimRequirements,
   options: AdapterErrorOptions & { realm?: string } = {},
 ): RequestHandler {
+  assertClaimRequirements(requirements, 'requireClaims');
   return (req, res, next) => {
     try {
       checkClaims(req.amas?.auth, requirements, options);

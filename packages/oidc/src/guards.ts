@@ -1,5 +1,5 @@
 import { authError } from './challenge.js';
-import type { OidcError } from './errors.js';
+import { OidcError } from './errors.js';
 import type {
   ClaimRequirement,
   ClaimRequirements,
@@ -22,7 +22,6 @@ export function hasScopes(
   options: ScopeCheckOptions = {},
 ): boolean {
   const required = typeof scopes === 'string' ? [scopes] : scopes;
-  if (required.length === 0) return true;
   const held = new Set(principal.scopes);
   return options.mode === 'any' ? required.some((s) => held.has(s)) : required.every((s) => held.has(s));
 }
@@ -56,6 +55,8 @@ function includes(value: unknown, member: string | number): boolean {
 
 function satisfies(value: unknown, requirement: ClaimRequirement, claims: JwtClaims): boolean {
   if (typeof requirement === 'function') return requirement(value, claims) === true;
+  // A claim the token lacks never meets a value, not even `undefined` (an unset environment variable).
+  if (value === undefined) return false;
   if (typeof requirement !== 'object' || requirement === null) return value === requirement;
   if ('equals' in requirement) return value === requirement.equals;
   if ('includes' in requirement) return includes(value, requirement.includes);
@@ -108,4 +109,30 @@ export function checkClaims(
 
 function missing(realm: string | undefined): OidcError {
   return authError('token_missing', 'No bearer token was presented.', { realm });
+}
+
+/**
+ * Checks the scopes an adapter guard is created with, so that a mistake (an empty list, an unset
+ * variable) fails at start-up instead of letting every request through. Internal to the adapters.
+ */
+export function assertScopes(scopes: unknown, guard: string): void {
+  const list = typeof scopes === 'string' ? [scopes] : scopes;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) {
+    throw new OidcError(
+      'config_invalid',
+      `${guard}: scopes must be a scope or a non-empty list of scopes (non-empty strings)`,
+    );
+  }
+}
+
+/** Checks the claim requirements an adapter guard is created with (see {@link assertScopes}). */
+export function assertClaimRequirements(requirements: unknown, guard: string): void {
+  if (typeof requirements === 'function') return;
+  const values = typeof requirements === 'object' && requirements !== null ? Object.values(requirements) : [];
+  if (values.length === 0 || values.some((r) => r === undefined)) {
+    throw new OidcError(
+      'config_invalid',
+      `${guard}: requirements must be a predicate, or name at least one claim and no undefined value`,
+    );
+  }
 }

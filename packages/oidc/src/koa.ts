@@ -1,7 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
-import { checkClaims, checkScopes } from './guards.js';
+import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -131,6 +131,7 @@ export function requireScopes(
   scopes: string | readonly string[],
   options: ScopeCheckOptions & AdapterErrorOptions & { realm?: string } = {},
 ): Middleware {
+  assertScopes(scopes, 'requireScopes');
   return async (ctx, next) => {
     try {
       checkScopes(ctx.state.amas?.auth, scopes, options);
@@ -155,6 +156,7 @@ export function requireClaims(
   requirements: ClaimRequirements,
   options: AdapterErrorOptions & { realm?: string } = {},
 ): Middleware {
+  assertClaimRequirements(requirements, 'requireClaims');
   return async (ctx, next) => {
     try {
       checkClaims(ctx.state.amas?.auth, requirements, options);

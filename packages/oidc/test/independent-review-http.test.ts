@@ -253,3 +253,52 @@ describe('plain Node http with verifyRequest(req)', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
+
+describe('cookie tokens on the wire', () => {
+  let cookieVerifier: Verifier;
+  beforeAll(() => {
+    cookieVerifier = createVerifier({ ...idp.verifierOptions(), tokenSources: { cookie: 'at' } });
+  });
+  afterAll(() => cookieVerifier.close());
+
+  it.each([
+    [
+      'Express 5',
+      () => {
+        const app = express5();
+        app.get('/me', expressAuth(cookieVerifier), (req, res) => {
+          res.json({ subject: req.amas?.auth?.subject ?? null });
+        });
+        return app;
+      },
+    ],
+    [
+      'Koa 3',
+      () => {
+        const app = new Koa3();
+        app.use(koaAuth(cookieVerifier));
+        app.use((ctx) => {
+          ctx.body = { subject: ctx.state.amas?.auth?.subject ?? null };
+        });
+        return app.callback();
+      },
+    ],
+  ])(
+    '%s: one token cookie passes; the cookie twice, in one or two Cookie headers, or beside a bearer header, is 400',
+    async (_name, app) => {
+      const server = await listen(app());
+      expect((await get(server.url, '/me', [`Cookie: theme=dark; at=${good}`])).status).toBe(200);
+      for (const lines of [
+        [`Cookie: at=${good}; at=${other}`],
+        [`Cookie: at=${good}`, `Cookie: at=${other}`],
+        [`Cookie: at=${other}`, `Authorization: Bearer ${good}`],
+        [`Cookie: at=${good}`, `Authorization: Bearer ${good}`],
+      ]) {
+        const res = await get(server.url, '/me', lines);
+        expect(res.status).toBe(400);
+        expect(JSON.parse(res.body)).toMatchObject({ error: 'invalid_request' });
+      }
+      await server.close();
+    },
+  );
+});

@@ -8,7 +8,9 @@ import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { isOidcError } from '../src/errors.js';
-import { hasClaims } from '../src/guards.js';
+import { requireClaims as expressClaims, requireScopes as expressScopes } from '../src/express.js';
+import { checkClaims, hasClaims, hasScopes } from '../src/guards.js';
+import { requireClaims as koaClaims, requireScopes as koaScopes } from '../src/koa.js';
 import { createTestIssuer, type TestIssuer } from '../src/testing.js';
 import type { Verifier, VerifierOptions } from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
@@ -1005,6 +1007,35 @@ describe('discovery and JWKS that stall, bloat or redirect', () => {
     await v.close();
   });
 
+  it('close() releases requests waiting on a hung JWKS or a hung resolver at once, with 503', async () => {
+    const server = await listen(() => {}); // never answers
+    const hungJwks = createVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      jwksUri: `${server.url}/jwks`,
+      jwks: { timeout: 30 },
+    });
+    const hungResolver = createVerifier({
+      issuer: () => new Promise<never>(() => {}),
+      audience: AUDIENCE,
+      jwks: { timeout: 30 },
+    });
+    const waiting = [
+      ...Array.from({ length: 10 }, async () => hungJwks.verify(await sign(keyA))),
+      ...Array.from({ length: 10 }, async () => hungResolver.verify(await sign(keyA))),
+    ];
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await Promise.all([hungJwks.close(), hungResolver.close()]);
+    const results = await within(Promise.allSettled(waiting), 5000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ status: 503 });
+    }
+    await server.close();
+  });
+
   it('while a refetch for an unknown kid hangs, tokens of known keys are answered at once', async () => {
     let stall = false;
     let hits = 0;
@@ -1142,5 +1173,61 @@ describe('keys given as options', () => {
     expect(() =>
       createVerifier({ issuer: ISSUER, audience: AUDIENCE, keys: [keyA.publicJwk, jwk()] }),
     ).toThrow(/keys\[1\]/);
+  });
+});
+
+describe('authorization guards that a misconfiguration must not open', () => {
+  let p: Awaited<ReturnType<Verifier['verify']>>;
+  beforeAll(async () => {
+    p = await verifier.verify(await sign(keyA, { scope: 'tools:read', roles: ['reader'] }));
+  });
+
+  it.each([
+    ['undefined (an unset environment variable)', undefined],
+    ['{ equals: undefined }', { equals: undefined }],
+    ['{ oneOf: [undefined] }', { oneOf: [undefined] }],
+  ])('a requirement of %s is never met by a claim the token lacks', (_name, requirement) => {
+    const requirements = { tenant: requirement } as unknown as Parameters<typeof hasClaims>[1];
+    expect(hasClaims(p, requirements)).toBe(false);
+    expect(() => checkClaims(p, requirements)).toThrow(
+      expect.objectContaining({ code: 'insufficient_scope' }),
+    );
+  });
+
+  it('any of no scopes is not met; all of no scopes is', () => {
+    expect(hasScopes(p, [], { mode: 'any' })).toBe(false);
+    expect(hasScopes(p, [])).toBe(true);
+  });
+
+  it.each([
+    ['an empty list', []],
+    ['an empty scope', ''],
+    ['a list with an empty scope', ['tools:read', '']],
+    ['undefined', undefined],
+    ['a list with a non-string', ['tools:read', 7]],
+  ])('the Express and Koa scope guards refuse %s when created, naming the guard', (_name, scopes) => {
+    for (const guard of [expressScopes, koaScopes]) {
+      expect(() => guard(scopes as string[])).toThrow(
+        expect.objectContaining({
+          code: 'config_invalid',
+          message: expect.stringContaining('requireScopes'),
+        }),
+      );
+    }
+  });
+
+  it.each([
+    ['no requirement at all', {}],
+    ['undefined', undefined],
+    ['a requirement that is undefined', { tenant: undefined }],
+  ])('the Express and Koa claim guards refuse %s when created, naming the guard', (_name, requirements) => {
+    for (const guard of [expressClaims, koaClaims]) {
+      expect(() => guard(requirements as unknown as Parameters<typeof guard>[0])).toThrow(
+        expect.objectContaining({
+          code: 'config_invalid',
+          message: expect.stringContaining('requireClaims'),
+        }),
+      );
+    }
   });
 });
