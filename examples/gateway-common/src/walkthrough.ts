@@ -46,7 +46,13 @@ async function fetchToken(tokenEndpoint: string, client: DemoClientId): Promise<
 
 function summarise(body: Record<string, unknown>): string {
   const { error, message } = body as { error?: string; message?: string };
-  return error ? `${error}${message ? `: ${message}` : ''}` : JSON.stringify(body).slice(0, 160);
+  if (error) return `${error}${message ? `: ${message}` : ''}`;
+  // The interesting part of a successful answer: analysis totals, scan results, or an approval's state.
+  const { totals, ports, status, approved_by: approvedBy } = body as Record<string, unknown>;
+  const shown =
+    totals ?? ports ?? (status ? { status, ...(approvedBy ? { approved_by: approvedBy } : {}) } : body);
+  const text = JSON.stringify(shown);
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
 }
 
 /**
