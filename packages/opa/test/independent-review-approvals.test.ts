@@ -339,6 +339,30 @@ describe('review: two replicas on one Redis', () => {
     }
   });
 
+  it('an approver on another replica sees exactly the bound input, __proto__ keys and all', async () => {
+    const [a, b] = replicas();
+    const tricky = JSON.parse(
+      '{"agent_role":"admin","tool_name":"delete_file","input":{"path":"/tmp/x","__proto__":{"path":"/etc"},"n":-0,"e":[]}}',
+    );
+    const rec = await a.request({ path: PATH, input: tricky, principal: requester, approval: requirement });
+    const seen = await b.get(rec.id);
+    expect(JSON.stringify(seen?.input)).toBe(JSON.stringify(rec.input));
+    expect(JSON.stringify(b.view(seen as NonNullable<typeof seen>).input)).toContain(
+      '"__proto__":{"path":"/etc"}',
+    );
+    await b.approve(rec.id, approver);
+    await expect(
+      a.consume(rec.id, {
+        path: PATH,
+        input: { ...tricky, input: { path: '/tmp/x', n: 0, e: [] } },
+        principal: requester,
+      }),
+    ).rejects.toSatisfy(code('approval_mismatch'));
+    expect((await a.consume(rec.id, { path: PATH, input: tricky, principal: requester })).status).toBe(
+      'used',
+    );
+  });
+
   it('attack: hostile ids never create or touch Redis keys', async () => {
     const redis = newRedis();
     const prefix = uniquePrefix();

@@ -332,6 +332,20 @@ describe('review: hostile transport from OPA (or anything pretending to be it)',
     e.close();
   });
 
+  it('a proxy error page (200, text/html) is malformed, never a decision', async () => {
+    const opa = track(
+      await hostileOpa((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>{"result":true}</body></html>');
+      }),
+    );
+    const e = strict(opa.url);
+    expect(await e.decide('any/policy', {})).toMatchObject({
+      outcome: 'unavailable',
+      cause: { kind: 'malformed' },
+    });
+    e.close();
+  });
+
   it('a deflate body the client never asked for is not decoded into an allow', async () => {
     const opa = track(
       await hostileOpa((_req, res) => {
