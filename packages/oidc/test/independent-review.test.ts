@@ -157,6 +157,14 @@ describe('JOSE header tricks', () => {
     },
   );
 
+  it('reads JSON escapes in the header as jose does: "\\u006eone" is none', async () => {
+    const payload = JSON.stringify(claims());
+    await refused(signTexts(keyA, '{"alg":"\\u006eone","kid":"key-a"}', payload), 'algorithm_not_allowed');
+    await refused(signTexts(keyA, '{"alg":"\\u004eONE","kid":"key-a"}', payload), 'algorithm_not_allowed');
+    const escaped = signTexts(keyA, '{"alg":"\\u0052S256","kid":"key-\\u0061"}', payload);
+    expect((await verifier.verify(escaped)).header).toEqual({ alg: 'RS256', kid: 'key-a' });
+  });
+
   it('takes the last of duplicate header members, exactly as jose does (no parser differential)', async () => {
     const payload = JSON.stringify(claims());
     // Our parser and jose both see alg none: refused before any key.
@@ -937,7 +945,7 @@ describe('discovery and JWKS that stall, bloat or redirect', () => {
     // Within the cooldown, more requests fail fast instead of queueing on the dead host.
     const again = Date.now();
     await rejectsWith(v.verify(token), 'jwks_unavailable', 503);
-    expect(Date.now() - again).toBeLessThan(250);
+    expect(Date.now() - again).toBeLessThan(400);
     expect(hits).toBe(1);
     await v.close();
     await server.close();
@@ -1048,17 +1056,19 @@ describe('discovery and JWKS that stall, bloat or redirect', () => {
       audience: AUDIENCE,
       jwksUri: `${server.url}/jwks`,
       cache: false,
-      jwks: { timeout: 1, cooldown: 0 },
+      jwks: { timeout: 2, cooldown: 0 },
     });
     await v.warmUp();
-    stall = true;
-    const unknown = Promise.allSettled(
-      Array.from({ length: 100 }, async () => v.verify(await sign(attacker, {}, { kid: randomUUID() }))),
+    const forged = await Promise.all(
+      Array.from({ length: 100 }, () => sign(attacker, {}, { kid: randomUUID() })),
     );
+    const known = await Promise.all(Array.from({ length: 20 }, () => sign(keyA)));
+    stall = true;
+    const unknown = Promise.allSettled(forged.map((t) => v.verify(t)));
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
-    await Promise.all(Array.from({ length: 20 }, async () => v.verify(await sign(keyA))));
-    expect(Date.now() - started).toBeLessThan(800);
+    await Promise.all(known.map((t) => v.verify(t)));
+    expect(Date.now() - started).toBeLessThan(1000);
     const results = await within(unknown, 5000);
     for (const r of results) expect(r.status).toBe('rejected');
     expect(hits).toBeLessThanOrEqual(3);
@@ -1131,20 +1141,24 @@ describe('the verified-token cache under abuse', () => {
             : `${b64({ alg: 'ES256', kid: `k${i}`, typ: 'at+jwt' })}.${payload}.${sig}`;
       }
     };
+    const statuses = new Set<number>();
+    const flood = async (from: number, to: number) => {
+      for (let start = from; start < to; start += 2000) {
+        const batch = await Promise.allSettled(
+          Array.from({ length: 2000 }, (_, k) => v.verify(forged(start + k))),
+        );
+        for (const r of batch)
+          statuses.add(r.status === 'rejected' ? (r.reason as { status: number }).status : 200);
+      }
+    };
+    await flood(0, 10_000); // warms up the JIT and fills the bounded negative kid cache
     gc();
     const before = process.memoryUsage().heapUsed;
-    const statuses = new Set<number>();
-    for (let start = 0; start < 100_000; start += 2000) {
-      const batch = await Promise.allSettled(
-        Array.from({ length: 2000 }, (_, k) => v.verify(forged(start + k))),
-      );
-      for (const r of batch)
-        statuses.add(r.status === 'rejected' ? (r.reason as { status: number }).status : 200);
-    }
+    await flood(10_000, 110_000);
     gc();
     const grown = process.memoryUsage().heapUsed - before;
     expect([...statuses]).toEqual([401]);
-    expect(grown).toBeLessThan(8 * 1024 * 1024);
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
     // Had any of them been cached, 1000 entries would have pushed the genuine one out.
     expect(await v.verify(genuine)).toBe(principal);
     expect(jwks.hits - fetches).toBe(0);
