@@ -16,7 +16,14 @@ function rawAuthorizationCount(raw: readonly unknown[]): number {
   let count = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    if (typeof name === 'string' && name.length === 13 && name.toLowerCase() === 'authorization') count++;
+    // Length and first letter first: most names are rejected without allocating a lower-case copy.
+    if (
+      typeof name === 'string' &&
+      name.length === 13 &&
+      (name.charCodeAt(0) | 0x20) === 0x61 &&
+      name.toLowerCase() === 'authorization'
+    )
+      count++;
   }
   return count;
 }

@@ -1,4 +1,4 @@
-import { sign as cryptoSign, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
+import { createHash, sign as cryptoSign, generateKeyPairSync, KeyObject, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -412,7 +412,7 @@ describe('key-set poisoning', () => {
     const n = keyA.publicJwk.n as string;
     const header = b64({ alg: 'RS256', kid: 'e1', typ: 'at+jwt' });
     const payload = b64(claims({ sub: 'forged-admin' }));
-    const digest = (await import('node:crypto')).createHash('sha256').update(`${header}.${payload}`).digest();
+    const digest = createHash('sha256').update(`${header}.${payload}`).digest();
     const t = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), digest]);
     const em = Buffer.concat([
       Buffer.from([0, 1]),
