@@ -61,7 +61,16 @@ approval := {"approvers": approvers, "ttl_seconds": ttl_seconds}
 # The approval mode defaults to "never"; an unknown mode asks for a human (fail closed).
 default approval_mode := "never"
 
-approval_mode := tool.approval.mode
+approval_mode := tool.approval.mode if {
+	is_object(tool.approval)
+}
+
+# A present approval that is not an object (the string "always", null, a list) is malformed, not
+# "never": like an unknown mode, it asks for a human (fail closed).
+approval_mode := "malformed" if {
+	value := tool.approval
+	not is_object(value)
+}
 
 needs_approval if {
 	approval_mode == "always"

@@ -79,3 +79,8 @@ test_decision_without_role_data_denies if {
 	d := tool_access.decision with input as {"agent_role": "admin", "tool_name": "read_file"} with data.amas.roles as {}
 	d == {"allow": false, "escalate": false, "reasons": ["role_unknown"]}
 }
+
+test_approval_that_is_not_an_object_asks_for_a_human if {
+	d := tool_access.decision with input as {"agent_role": "r", "tool_name": "t"} with data.amas.roles as {"r": {"tools": {"t": {"approval": "always"}}}}
+	d == {"allow": false, "escalate": true, "reasons": ["approval_required"], "approval": {"approvers": [], "ttl_seconds": 900}}
+}

@@ -96,6 +96,8 @@ function opMatches(c: { field: string; op: string; value: Json }, toolInput: Jso
   }
 }
 
+const MALFORMED = Symbol('malformed approval');
+
 const conditionMatches = (c: Json, toolInput: Json) => !validCondition(c) || opMatches(c, toolInput);
 
 const deny = (reason: string): ToolAccessDecisionDocument => ({
@@ -133,7 +135,15 @@ export function evaluateToolAccess(roleData: unknown, input: unknown): ToolAcces
   if (!isObject(tools) || !isObject(tool)) return deny('tool_not_allowed');
 
   const approval = get(tool, 'approval');
-  const mode = isObject(approval) && has(approval, 'mode') ? approval.mode : 'never';
+  // A present approval that is not an object (the string "always", null, a list) is malformed: like
+  // an unknown mode, it asks for a human instead of reading as "never".
+  const mode = isObject(approval)
+    ? has(approval, 'mode')
+      ? approval.mode
+      : 'never'
+    : has(tool, 'approval')
+      ? MALFORMED
+      : 'never';
   const when = get(approval, 'when');
   const needsApproval =
     mode === 'always' ||
