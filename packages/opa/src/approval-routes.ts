@@ -9,12 +9,26 @@ import type { HttpAnswer, Principal } from './types.js';
  *
  * @example
  * ```ts
- * await handleApprovalRoute(approvals, { method: 'POST', path: `/${id}/approve`, body: { reason: 'ok' }, identity, statusUrl: (i) => `/approvals/${i}` });
+ * await handleApprovalRoute(approvals, {
+ *   method: 'POST',
+ *   path: `/${id}/approve`,
+ *   contentType: 'application/json',
+ *   body: { reason: 'ok' },
+ *   identity,
+ *   statusUrl: (i) => `/approvals/${i}`,
+ * });
  * ```
  */
 export interface ApprovalRouteRequest {
   readonly method: string;
   readonly path: string;
+  /**
+   * The request's `Content-Type` header. `approve` and `deny` answer 415 unless it is
+   * `application/json` (parameters such as `charset` allowed): a cross-site form or a body-less POST
+   * cannot send that type without a CORS preflight, so a cookie-authenticated approver cannot be made
+   * to approve from another site.
+   */
+  readonly contentType: string | undefined;
   readonly body: unknown;
   readonly identity: Principal | undefined;
   readonly statusUrl: (id: string) => string;
@@ -72,6 +86,23 @@ export function isApprovalRoute(path: string): boolean {
   return path === '' || path === '/' || ROUTE.test(path);
 }
 
+/**
+ * Whether a `Content-Type` header value is `application/json`, with or without parameters
+ * (`application/json; charset=utf-8`), in any letter case. The approval routes' state changes
+ * (approve, deny) accept only this type; adapters also use it to decide whether to read a body.
+ *
+ * @example
+ * ```ts
+ * isJsonContentType('application/json; charset=utf-8'); // true
+ * isJsonContentType('text/plain'); // false: a cross-site form can send it without a preflight
+ * ```
+ */
+export function isJsonContentType(value: string | undefined): boolean {
+  if (typeof value !== 'string') return false;
+  const semi = value.indexOf(';');
+  return (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase() === 'application/json';
+}
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): HttpAnswer => ({
   status,
   headers,
@@ -81,8 +112,9 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 /**
  * Serves the approval routes below a mount point: `GET /` (pending requests the caller may decide),
  * `GET /:id` (status, for the requester or an eligible approver), `POST /:id/approve` and
- * `POST /:id/deny` (body `{ "reason": "..." }`). Answers `undefined` for paths it does not serve.
- * Requests without an identity get 401; a request the caller may not see is a 404.
+ * `POST /:id/deny` (body `{ "reason": "..." }`, sent as `Content-Type: application/json`: any other
+ * type, or none, is a 415). Answers `undefined` for paths it does not serve. Requests without an
+ * identity get 401; a request the caller may not see is a 404.
  *
  * @example
  * ```ts
@@ -112,6 +144,15 @@ export async function handleApprovalRoute(
       new OpaError('unauthenticated', 'approval routes need an authenticated caller', {
         headers: { 'www-authenticate': 'Bearer' },
       }),
+    );
+  }
+  if (action && !isJsonContentType(req.contentType)) {
+    return errorAnswer(
+      new OpaError(
+        'unsupported_media_type',
+        `${action} needs Content-Type: application/json (a JSON body, for example {"reason": "..."}, or none)`,
+        { headers: { accept: 'application/json' } },
+      ),
     );
   }
   try {

@@ -17,6 +17,7 @@ export type OpaErrorCode =
   | 'approval_already_decided'
   | 'approval_unavailable'
   | 'unauthenticated'
+  | 'unsupported_media_type'
   | 'input_invalid'
   | 'config_invalid';
 
@@ -36,6 +37,7 @@ export const OpaErrorStatus: Readonly<Record<OpaErrorCode, number>> = Object.fre
   approval_already_decided: 409,
   approval_unavailable: 503,
   unauthenticated: 401,
+  unsupported_media_type: 415,
   input_invalid: 400,
   config_invalid: 500,
 });

@@ -3,6 +3,7 @@ import {
   type ApprovalRoutesOptions,
   handleApprovalRoute,
   isApprovalRoute,
+  isJsonContentType,
   readIdentity,
 } from './approval-routes.js';
 import { isOpaError } from './errors.js';
@@ -75,7 +76,8 @@ export function authorize(options: AuthorizeOptions): RequestHandler {
 
 /**
  * Mountable approval routes: `GET /` (pending requests the caller may decide), `GET /:id` (status),
- * `POST /:id/approve`, `POST /:id/deny` (body `{ "reason": "..." }`). They never authenticate:
+ * `POST /:id/approve`, `POST /:id/deny` (body `{ "reason": "..." }`; `Content-Type: application/json`
+ * is required, any other type is a 415, so a cross-site form cannot approve). They never authenticate:
  * mount them behind your authentication and give `identity`.
  *
  * @example
@@ -95,11 +97,18 @@ export function approvalRoutes(options: ApprovalRoutesOptions<Request>): Request
   return (req: Request, res: Response, next: NextFunction) => {
     if (!isApprovalRoute(req.path)) return next();
     void (async () => {
+      const contentType = req.headers['content-type'];
+      // Only a JSON request is read: any other is refused (415) without touching its body.
       const body =
-        req.method === 'POST' ? (req.body !== undefined ? req.body : await readJsonBody(req)) : undefined;
+        req.method === 'POST' && isJsonContentType(contentType)
+          ? req.body !== undefined
+            ? req.body
+            : await readJsonBody(req)
+          : undefined;
       const answer = await handleApprovalRoute(options.approvals, {
         method: req.method,
         path: req.path,
+        contentType,
         body,
         identity: await readIdentity(options.identity, req),
         statusUrl: (id) => `${req.baseUrl}/${encodeURIComponent(id)}`,

@@ -3,6 +3,7 @@ export {
   type ApprovalRouteRequest,
   type ApprovalRoutesOptions,
   handleApprovalRoute,
+  isJsonContentType,
 } from './approval-routes.js';
 export { createMemoryApprovalStore } from './approval-store-memory.js';
 export { createRedisApprovalStore, type RedisApprovalStoreOptions } from './approval-store-redis.js';

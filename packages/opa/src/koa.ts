@@ -3,6 +3,7 @@ import {
   type ApprovalRoutesOptions,
   handleApprovalRoute,
   isApprovalRoute,
+  isJsonContentType,
   readIdentity,
 } from './approval-routes.js';
 import { isOpaError } from './errors.js';
@@ -87,8 +88,9 @@ export interface KoaApprovalRoutesOptions extends ApprovalRoutesOptions<Context>
 
 /**
  * Approval routes under `prefix`: `GET /` (pending requests the caller may decide), `GET /:id`
- * (status), `POST /:id/approve`, `POST /:id/deny` (body `{ "reason": "..." }`). They never
- * authenticate: put your authentication before them and give `identity`.
+ * (status), `POST /:id/approve`, `POST /:id/deny` (body `{ "reason": "..." }`;
+ * `Content-Type: application/json` is required, any other type is a 415, so a cross-site form cannot
+ * approve). They never authenticate: put your authentication before them and give `identity`.
  *
  * @example
  * ```ts
@@ -109,11 +111,18 @@ export function approvalRoutes(options: KoaApprovalRoutesOptions): Middleware {
     if (!isApprovalRoute(path)) return next();
     try {
       const parsed = (ctx.request as { body?: unknown }).body;
+      const contentType = ctx.headers['content-type'];
+      // Only a JSON request is read: any other is refused (415) without touching its body.
       const body =
-        ctx.method === 'POST' ? (parsed !== undefined ? parsed : await readJsonBody(ctx.req)) : undefined;
+        ctx.method === 'POST' && isJsonContentType(contentType)
+          ? parsed !== undefined
+            ? parsed
+            : await readJsonBody(ctx.req)
+          : undefined;
       const answer = await handleApprovalRoute(options.approvals, {
         method: ctx.method,
         path,
+        contentType,
         body,
         identity: await readIdentity(options.identity, ctx),
         statusUrl: (id) => `${prefix}/${encodeURIComponent(id)}`,
