@@ -1,6 +1,13 @@
 import type { Sampler, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createEnvReader } from './env.js';
-import { DEFAULT_IGNORE_PATHS, INSTRUMENTATIONS, PROPAGATORS, SAMPLERS, SIGNALS } from './options.js';
+import {
+  DEFAULT_IGNORE_PATHS,
+  INSTRUMENTATIONS,
+  INVALID_HEADER_VALUE,
+  PROPAGATORS,
+  SAMPLERS,
+  SIGNALS,
+} from './options.js';
 import type {
   InstrumentationName,
   PropagatorName,
@@ -354,9 +361,12 @@ export function redactUrl(value: string): string {
   return url.href;
 }
 
+/** The per-signal URL of the specification: `v1/traces` appended to the base URL's path (a query stays a query). */
 function withTracesPath(base: string | undefined): string | undefined {
   if (base === undefined) return undefined;
-  return `${base.endsWith('/') ? base : `${base}/`}v1/traces`;
+  const url = new URL(base);
+  url.pathname = `${url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`}v1/traces`;
+  return url.href;
 }
 
 /** Drops header entries a Node.js client would refuse (and that could smuggle a second header). */
@@ -368,7 +378,7 @@ function safeHeaders(
   if (headers === undefined) return undefined;
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) && !/[\r\n\0]/.test(value)) out[key] = value;
+    if (/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key) && !INVALID_HEADER_VALUE.test(value)) out[key] = value;
     else warn(`${name}: header "${key.replace(/[^\x21-\x7e]/g, '?')}" is ignored: invalid name or value`);
   }
   return out;

@@ -31,10 +31,14 @@ const hasMethods =
 
 const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an absolute http:// or https:// URL' });
 const positiveInt = z.number().int().positive();
-// A header value with CR or LF would let one header smuggle another into the export request.
-const headerValue = z
-  .string()
-  .refine((v) => !/[\r\n\0]/.test(v), { error: 'must not contain CR, LF or NUL' });
+/**
+ * What a Node.js client refuses in a header value (its own check): CR or LF would smuggle another header,
+ * and any other control character or a character beyond Latin-1 makes every export request throw.
+ */
+export const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const headerValue = z.string().refine((v) => !INVALID_HEADER_VALUE.test(v), {
+  error: 'must not contain CR, LF or NUL, nor any other control character or character beyond Latin-1',
+});
 const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { error: 'must be an HTTP token' });
 const pathList = z.array(z.union([z.string().startsWith('/'), z.instanceof(RegExp)]), {
   error: 'must be a list of paths starting with "/" or regular expressions',

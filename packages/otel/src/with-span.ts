@@ -110,8 +110,14 @@ export function traced<This, Args extends unknown[], Return>(nameOrOptions?: str
     if (options.name !== undefined) return withSpan(options.name, target, options);
     const method = String(decoratorContext.name);
     const byClass = new WeakMap<object, (this: This, ...args: Args) => Return>();
+    let detached: ((this: This, ...args: Args) => Return) | undefined;
     return function tracedMethod(this: This, ...args: Args): Return {
-      const owner = (decoratorContext.static ? this : (this as object).constructor) as { name?: string };
+      const owner = ownerOf(this, decoratorContext.static);
+      if (owner === undefined) {
+        // Called without a usable `this` (a detached method, a prototype-less object): still the method's call.
+        detached ??= withSpan(`anonymous.${method}`, target, options);
+        return detached.apply(this, args);
+      }
       let wrapped = byClass.get(owner);
       if (wrapped === undefined) {
         wrapped = withSpan(`${owner.name || 'anonymous'}.${method}`, target, options);
@@ -120,6 +126,13 @@ export function traced<This, Args extends unknown[], Return>(nameOrOptions?: str
       return wrapped.apply(this, args);
     };
   };
+}
+
+/** The class a method was called on (the instance's constructor, or the class for a static method). */
+function ownerOf(self: unknown, isStatic: boolean): { name?: string } | undefined {
+  if ((typeof self !== 'object' && typeof self !== 'function') || self === null) return undefined;
+  const owner = isStatic ? self : (self as { constructor?: unknown }).constructor;
+  return typeof owner === 'function' ? (owner as { name?: string }) : undefined;
 }
 
 function setAttributes<Args extends unknown[]>(
@@ -139,9 +152,9 @@ function setAttributes<Args extends unknown[]>(
 }
 
 function settle<Return>(span: Span, active: Context, result: Return): Return {
-  if (isThenable(result)) {
+  if (result instanceof Promise) {
     return result.then(
-      (value) => {
+      (value: unknown) => {
         span.end();
         return value;
       },
@@ -152,9 +165,86 @@ function settle<Return>(span: Span, active: Context, result: Return): Return {
       },
     ) as Return;
   }
+  if (isThenable(result)) return settleThenable(span, result) as Return;
   if (isAsyncIterator(result)) return traceIterator(span, active, result) as Return;
+  if (isGenerator(result)) return traceGenerator(span, active, result) as Return;
   span.end();
   return result;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Ends the span when a thenable that is not a native promise settles. It comes back as its `then` chains
+ * it; one whose `then()` returns nothing, throws, or calls back twice still delivers exactly what `await`
+ * would have, and the span ends once.
+ */
+function settleThenable(span: Span, thenable: PromiseLike<unknown>): PromiseLike<unknown> {
+  let outcome: Outcome | undefined;
+  let deliver: ((o: Outcome) => void) | undefined;
+  const settled = (o: Outcome): boolean => {
+    if (outcome !== undefined) return false;
+    outcome = o;
+    if (!o.ok) recordFailure(span, o.error);
+    span.end();
+    deliver?.(o);
+    return true;
+  };
+  let chained: unknown;
+  try {
+    chained = thenable.then(
+      (value) => {
+        settled({ ok: true, value });
+        return value;
+      },
+      (error: unknown) => {
+        // A second callback from a broken thenable is ignored, as a promise would ignore it.
+        if (settled({ ok: false, error })) throw error;
+        return undefined;
+      },
+    );
+  } catch (error) {
+    settled({ ok: false, error });
+    chained = undefined;
+  }
+  if (isThenable(chained)) return chained;
+  return new Promise((resolve, reject) => {
+    deliver = (o) => (o.ok ? resolve(o.value) : reject(o.error));
+    if (outcome !== undefined) deliver(outcome);
+  });
+}
+
+/** A sync generator: the span covers the iteration, as for an async iterator. */
+function traceGenerator(span: Span, active: Context, generator: Generator): Generator {
+  let ended = false;
+  const finish = (err?: unknown, failed = false): void => {
+    if (ended) return;
+    ended = true;
+    if (failed) recordFailure(span, err);
+    span.end();
+  };
+  const step = (method: 'next' | 'return' | 'throw', arg: unknown): IteratorResult<unknown> => {
+    let result: IteratorResult<unknown>;
+    try {
+      result = context.with(active, () =>
+        (generator[method] as (a: unknown) => IteratorResult<unknown>)(arg),
+      );
+    } catch (err) {
+      finish(err, true);
+      throw err;
+    }
+    if (result.done || method === 'return') finish();
+    return result;
+  };
+  const traced = {
+    next: (value?: unknown) => step('next', value),
+    return: (value?: unknown) => step('return', value),
+    throw: (err?: unknown) => step('throw', err),
+    [Symbol.iterator]() {
+      return this;
+    },
+  };
+  return Object.setPrototypeOf(traced, Object.getPrototypeOf(generator)) as Generator;
 }
 
 function traceIterator(
@@ -206,15 +296,23 @@ function traceIterator(
   };
 }
 
-/** Records a failure the OpenTelemetry way: exception event, `error.type`, status `ERROR`. */
+/**
+ * Records a failure the OpenTelemetry way: exception event, `error.type`, status `ERROR`. Never throws: an
+ * error whose properties cannot be read still marks the span, and the caller rethrows the original.
+ */
 export function recordFailure(span: Span, err: unknown): void {
-  if (err instanceof Error) {
-    span.recordException(err);
-    const code = (err as { code?: unknown }).code;
-    span.setAttribute('error.type', typeof code === 'string' && code !== '' ? code : err.name);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-  } else {
-    span.setAttribute('error.type', typeof err);
+  try {
+    if (err instanceof Error) {
+      span.recordException(err);
+      const code = (err as { code?: unknown }).code;
+      span.setAttribute('error.type', typeof code === 'string' && code !== '' ? code : err.name);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+    } else {
+      span.setAttribute('error.type', typeof err);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  } catch {
+    span.setAttribute('error.type', 'Error');
     span.setStatus({ code: SpanStatusCode.ERROR });
   }
 }
@@ -224,6 +322,14 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === 'object' || typeof value === 'function') &&
     value !== null &&
     typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function isGenerator(value: unknown): value is Generator {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.prototype.toString.call(value) === '[object Generator]'
   );
 }
 
