@@ -121,20 +121,17 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
     return undefined;
   };
 
-  /** Spends `cost` on a counter found live (or not) by a probe at time `t`. */
-  const spendOne = (
-    b: Bucket,
-    subject: string,
-    c: Counter | undefined,
-    cost: number,
-    windowMs: number,
-    t: number,
-  ) => {
+  /** Starts a counter at time `t` with `cost` spent. */
+  const add = (b: Bucket, subject: string, cost: number, windowMs: number, t: number) => {
     const window = Math.floor(t / windowMs);
-    if (c === undefined) {
-      b.counters.set(subject, { window, used: cost, expiresAt: (window + 1) * windowMs });
-      size++;
-    } else if (c.window === window) c.used += cost;
+    b.counters.set(subject, { window, used: cost, expiresAt: (window + 1) * windowMs });
+    size++;
+  };
+
+  /** Spends `cost` at time `t` on a counter a probe found, whose window may have ended. */
+  const charge = (c: Counter, cost: number, windowMs: number, t: number) => {
+    const window = Math.floor(t / windowMs);
+    if (c.window === window) c.used += cost;
     else {
       c.window = window;
       c.used = cost;
@@ -163,7 +160,9 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
       }
       for (let i = 0; i < n; i++) {
         const r = requests[i]!;
-        spendOne(bucketOf(r.bucket), r.subject, found[i], r.cost, r.windowMs, t);
+        const c = found[i];
+        if (c === undefined) add(bucketOf(r.bucket), r.subject, r.cost, r.windowMs, t);
+        else charge(c, r.cost, r.windowMs, t);
       }
       return OK;
     },
@@ -221,7 +220,9 @@ export function createMemoryBudgetStore(options: MemoryBudgetStoreOptions = {}):
         const cost = costs[i]!;
         if (cost === 0) continue;
         const s = slots[i]!;
-        spendOne(s.bucket, subjectOf(s, principal, session), found[i], cost, s.windowMs, t);
+        const c = found[i];
+        if (c === undefined) add(s.bucket, subjectOf(s, principal, session), cost, s.windowMs, t);
+        else charge(c, cost, s.windowMs, t);
       }
       return -1;
     },

@@ -357,56 +357,22 @@ export function createRegistry(options: RegistryOptions): Registry {
     );
   };
 
-  // The principal, session, approval and input are read once: a getter cannot answer one thing to a
-  // test and another to the code that uses the value. A promise returned here never rejects; with
-  // `shared`, an allowed verdict may come as the tool's settled promise, ready to hand out.
-  const decide = (action: Action, spend: boolean, shared: boolean): Verdict | Promise<Verdict> => {
-    if (typeof action !== 'object' || action === null) {
-      return deny('action_invalid', 'the action must be an object', { role: '', tool: '' });
-    }
-    const { role: roleName, tool: toolName } = action;
-    const role = typeof roleName === 'string' ? roles.get(roleName) : undefined;
-    if (!role) return deny('role_unknown', 'the role has no contract', action);
-    const tool = typeof toolName === 'string' ? role.tools.get(toolName) : undefined;
-    const version = role.contract.version;
-    if (!tool)
-      return deny('tool_not_allowed', `the role "${role.contract.name}" may not call this tool`, action, {
-        version,
-      });
-
-    const principal = action.principal;
-    const session = action.session;
-    const approval = action.approval;
-    const badId =
-      idProblem(principal, 'principal') ??
-      idProblem(session, 'session') ??
-      (approval === undefined ? undefined : idProblem(approval?.id ?? null, 'approval/id'));
-    if (badId) return deny('action_invalid', badId.message, action, { version, errors: [badId] });
-
-    const input = action.input;
-    const bad = inspect(input);
-    if (bad) return deny('input_invalid', bad.message, action, { version, errors: [bad] });
-    if (!tool.validateInput(input)) {
-      const errors = fieldErrors(tool.validateInput.errors, 'the input');
-      return deny('input_invalid', errors[0]?.message ?? 'the input is invalid', action, { version, errors });
-    }
-
-    // A call that still needs an approval is answered only after its budgets are known to have room,
-    // so that no human is asked to approve a call that could not run; nothing is spent for it.
-    const needsApproval = tool.needsApproval(input);
-    const awaitingApproval = needsApproval && approval === undefined;
-    const pass: Verdict = awaitingApproval
-      ? deny('approval_required', 'a human must approve this call', action, {
-          version,
-          approval: tool.approval!,
-        })
-      : needsApproval
-        ? { ...tool.allowed, approval: { id: approval!.id } }
-        : tool.allowed;
-    const passed = shared && pass === tool.allowed ? tool.settled : pass;
+  /**
+   * The budgets of a call that passed every other test: every subject and cost is read first (a
+   * missing one denies), then the store spends all or nothing (or, without `spend`, only looks).
+   */
+  const charge = (
+    action: Action,
+    version: string,
+    tool: CompiledTool,
+    input: unknown,
+    principal: unknown,
+    session: unknown,
+    spend: boolean,
+    pass: Verdict,
+    passed: Verdict | Promise<Verdict>,
+  ): Verdict | Promise<Verdict> => {
     const budgets = tool.budgets;
-    if (budgets.length === 0) return passed;
-
     let costs = tool.fixedCosts;
     const read: number[] | undefined = costs === undefined ? [] : undefined;
     let spends = false;
@@ -437,16 +403,67 @@ export function createRegistry(options: RegistryOptions): Registry {
     // The ids were checked above: every budget's subject is a string here.
     const p = principal as string | undefined;
     const s = session as string | undefined;
-    const spendNow = spend && !awaitingApproval;
-    if (!tool.slots) return askStore(action, version, tool, costs, p, s, spendNow, pass);
+    if (!tool.slots) return askStore(action, version, tool, costs, p, s, spend, pass);
     let full: number;
     try {
-      full = core!.run(tool.slots, costs, p, s, spendNow);
+      full = core!.run(tool.slots, costs, p, s, spend);
     } catch {
       return unavailable(action, version);
     }
     if (full < 0) return passed;
     return exhausted(action, version, budgets[full]!, costs[full]!, core!.used, core!.resetInMs);
+  };
+
+  // The principal, session, approval id and input are read once: a getter cannot answer one thing to
+  // a test and another to the code that uses the value. A promise returned here never rejects; with
+  // `shared`, an allowed verdict may come as the tool's settled promise, ready to hand out.
+  const decide = (action: Action, spend: boolean, shared: boolean): Verdict | Promise<Verdict> => {
+    if (typeof action !== 'object' || action === null) {
+      return deny('action_invalid', 'the action must be an object', { role: '', tool: '' });
+    }
+    const { role: roleName, tool: toolName } = action;
+    const role = typeof roleName === 'string' ? roles.get(roleName) : undefined;
+    if (!role) return deny('role_unknown', 'the role has no contract', action);
+    const tool = typeof toolName === 'string' ? role.tools.get(toolName) : undefined;
+    const version = role.contract.version;
+    if (!tool)
+      return deny('tool_not_allowed', `the role "${role.contract.name}" may not call this tool`, action, {
+        version,
+      });
+
+    const principal = action.principal;
+    const session = action.session;
+    const approval = action.approval;
+    const approvalId = approval === undefined ? undefined : approval?.id;
+    const badId =
+      idProblem(principal, 'principal') ??
+      idProblem(session, 'session') ??
+      (approval === undefined ? undefined : idProblem(approvalId ?? null, 'approval/id'));
+    if (badId) return deny('action_invalid', badId.message, action, { version, errors: [badId] });
+
+    const input = action.input;
+    const bad = inspect(input);
+    if (bad) return deny('input_invalid', bad.message, action, { version, errors: [bad] });
+    if (!tool.validateInput(input)) {
+      const errors = fieldErrors(tool.validateInput.errors, 'the input');
+      return deny('input_invalid', errors[0]?.message ?? 'the input is invalid', action, { version, errors });
+    }
+
+    // A call that still needs an approval is answered only after its budgets are known to have room,
+    // so that no human is asked to approve a call that could not run; nothing is spent for it.
+    const needsApproval = tool.needsApproval(input);
+    const awaitingApproval = needsApproval && approval === undefined;
+    const pass: Verdict = awaitingApproval
+      ? deny('approval_required', 'a human must approve this call', action, {
+          version,
+          approval: tool.approval!,
+        })
+      : needsApproval
+        ? { ...tool.allowed, approval: { id: approvalId as string } }
+        : tool.allowed;
+    const passed = shared && pass === tool.allowed ? tool.settled : pass;
+    if (tool.budgets.length === 0) return passed;
+    return charge(action, version, tool, input, principal, session, spend && !awaitingApproval, pass, passed);
   };
 
   const finish = (span: Span, v: Verdict): Verdict => {

@@ -131,6 +131,20 @@ describe('reads of the action and its input', () => {
     expect(reads).toBe(1);
   });
 
+  it('reads the approval id once: the id that was checked is the id the verdict carries', async () => {
+    let reads = 0;
+    const approval = {
+      get id() {
+        reads++;
+        return reads === 1 ? 'appr-1' : { evil: true };
+      },
+    };
+    const r = createRegistry({ contracts: [sampleContract()] });
+    const v = await r.check({ role: 'reader', tool: 'wipe', input: {}, principal: 'p', approval } as never);
+    expect(v).toMatchObject({ code: 'allowed', approval: { id: 'appr-1' } });
+    expect(reads).toBe(1);
+  });
+
   it('counts every value of the input, even when a getter inside it runs another check', async () => {
     const r = createRegistry({
       contracts: [{ name: 'open', version: '1.0.0', description: 'x', tools: { any: { input: {} } } }],
