@@ -66,7 +66,12 @@ export function traceRequests(options: TraceRequestsOptions = {}): RequestHandle
       if (telemetry.span.isRecording()) {
         // `finish` comes before the auto-instrumentation ends its span on `close`.
         res.on(state.mode === 'own' ? 'close' : 'finish', () =>
-          tracer.finish(state, res.headersSent ? res.statusCode : undefined, expressRoute(req)),
+          tracer.finish(
+            state,
+            res.headersSent ? res.statusCode : undefined,
+            expressRoute(req),
+            res.writableEnded,
+          ),
         );
       }
     }

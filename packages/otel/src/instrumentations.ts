@@ -164,9 +164,21 @@ function registerEsmLoaderHook(modules: string[], warn: (message: string) => voi
   }
 }
 
+/**
+ * The path of a request target, without its query or fragment (`url.path`). An absolute-form target
+ * (`GET http://host/path`, as sent to proxies) gives its path, not the scheme and host.
+ */
 export function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  let path = url;
+  if (path.charCodeAt(0) !== 47 /* / */) {
+    const origin = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(path);
+    if (origin !== null) path = path.slice(origin[0].length);
+  }
+  let end = path.indexOf('?');
+  const hash = path.indexOf('#');
+  if (hash !== -1 && (end === -1 || hash < end)) end = hash;
+  if (end !== -1) path = path.slice(0, end);
+  return path === '' ? '/' : path;
 }
 
 export function matchesPath(path: string, patterns: readonly (string | RegExp)[]): boolean {

@@ -63,7 +63,7 @@ export function traceRequests(options: TraceRequestsOptions = {}): Middleware {
     const res = ctx.res;
     // `finish` comes before the auto-instrumentation ends its span on `close`.
     res.on(state.mode === 'own' ? 'close' : 'finish', () =>
-      tracer.finish(state, res.headersSent ? res.statusCode : undefined, koaRoute(ctx)),
+      tracer.finish(state, res.headersSent ? res.statusCode : undefined, koaRoute(ctx), res.writableEnded),
     );
     // Koa hands every error that escapes the middleware to `ctx.onerror`; hooking it there records the
     // exception without wrapping the chain in one more promise per request.

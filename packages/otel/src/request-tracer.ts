@@ -48,8 +48,17 @@ export interface RequestTrace {
 
 export interface RequestTracer<Req> {
   start(req: Req): RequestTrace;
-  /** Ends the request: route, status code, span status; ends our span. */
-  finish(state: RequestTrace, statusCode: number | undefined, route: string | undefined): void;
+  /**
+   * Ends the request: route, status code, span status; ends our span. `completed` is false when the
+   * response was cut off (the connection closed before it ended): an exception noted on the way then makes
+   * the span an error even though a 2xx status line went out.
+   */
+  finish(
+    state: RequestTrace,
+    statusCode: number | undefined,
+    route: string | undefined,
+    completed?: boolean,
+  ): void;
 }
 
 const KNOWN_METHODS = new Set([
@@ -159,7 +168,12 @@ export function createRequestTracer<Req>(
     });
   }
 
-  function finish(state: RequestTrace, statusCode: number | undefined, route: string | undefined): void {
+  function finish(
+    state: RequestTrace,
+    statusCode: number | undefined,
+    route: string | undefined,
+    completed = true,
+  ): void {
     const span = state.telemetry?.span;
     if (span === undefined || !span.isRecording()) return;
     if (route !== undefined) {
@@ -172,6 +186,9 @@ export function createRequestTracer<Req>(
       span.setAttribute('http.response.status_code', statusCode);
       if (statusCode >= 500) {
         span.setAttribute('error.type', state.errorType ?? String(statusCode));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      } else if (!completed && state.errorType !== undefined) {
+        span.setAttribute('error.type', state.errorType);
         span.setStatus({ code: SpanStatusCode.ERROR });
       }
     } else if (state.errorType !== undefined) {
@@ -216,12 +233,17 @@ function safePredicate(predicate: (path: string, method: string) => boolean) {
 export function noteRequestError(state: RequestTrace | undefined, err: unknown): void {
   const span = state?.telemetry?.span;
   if (state === undefined || span === undefined || !span.isRecording()) return;
-  if (err instanceof Error) {
-    span.recordException(err);
-    const code = (err as { code?: unknown }).code;
-    state.errorType = typeof code === 'string' && code !== '' ? code : err.name;
-  } else {
-    state.errorType = typeof err;
+  try {
+    if (err instanceof Error) {
+      span.recordException(err);
+      const code = (err as { code?: unknown }).code;
+      state.errorType = typeof code === 'string' && code !== '' ? code : err.name;
+    } else {
+      state.errorType = typeof err;
+    }
+  } catch {
+    // An error whose properties throw when read must not replace the application's error.
+    state.errorType = 'Error';
   }
 }
 
