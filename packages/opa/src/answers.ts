@@ -14,11 +14,14 @@ const MESSAGES: Readonly<Partial<Record<OpaErrorCode, string>>> = Object.freeze(
   approval_pending: 'the approval request has not been approved yet',
   approval_denied: 'the approval request was denied',
   approval_mismatch: 'the approval was granted for another action or principal',
+  approval_limit:
+    'too many approval requests of this principal are pending; wait for a decision, or retry after Retry-After seconds',
 });
 
 /**
  * The HTTP answer for an {@link Authorization} that is not an allow: 403 for a denial (or the
- * approval error's own status), 503 with `Retry-After` when OPA is unavailable, and 202 with the
+ * approval error's own status: 429 with `Retry-After` for `approval_limit`), 503 with `Retry-After`
+ * when OPA or the approval store is unavailable, and 202 with the
  * approval id, its status URL (also in `Location`) and how to retry, for an escalation.
  * Causes of unavailability are never put in the body.
  *
@@ -42,7 +45,10 @@ export function authorizationAnswer(
       const message = MESSAGES[auth.code] ?? 'this action is not allowed';
       return {
         status: OpaErrorStatus[auth.code],
-        headers: auth.code === 'unauthenticated' ? { 'www-authenticate': 'Bearer' } : {},
+        headers: {
+          ...(auth.code === 'unauthenticated' ? { 'www-authenticate': 'Bearer' } : {}),
+          ...(auth.retryAfterSeconds !== undefined ? { 'retry-after': String(auth.retryAfterSeconds) } : {}),
+        },
         body: { error: auth.code, message, reasons: auth.reasons },
       };
     }

@@ -1,35 +1,117 @@
-import type { ApprovalRecord, ApprovalStore, ApprovalStoreResult } from './types.js';
+import type { ApprovalCreateResult, ApprovalRecord, ApprovalStore, ApprovalStoreResult } from './types.js';
+
+/**
+ * Options of {@link createMemoryApprovalStore}.
+ *
+ * @example
+ * ```ts
+ * const options: MemoryApprovalStoreOptions = { maxRecords: 5_000, retentionMs: 3_600_000 };
+ * ```
+ */
+export interface MemoryApprovalStoreOptions {
+  /** Records kept at most (pending, approved, and finished ones kept for audit). Default 10,000. */
+  maxRecords?: number;
+  /** How long a record is kept after its deadline, for audit, while there is room. Default 24 hours. */
+  retentionMs?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const sameAction = (a: ApprovalRecord, b: ApprovalRecord) =>
+  a.actionHash === b.actionHash &&
+  a.principal.sub === b.principal.sub &&
+  a.ttlSeconds === b.ttlSeconds &&
+  a.approvers.length === b.approvers.length &&
+  a.approvers.every((s, i) => s === b.approvers[i]);
 
 /**
  * An {@link ApprovalStore} in process memory: for one replica and for tests. Approvals are lost on
  * restart; use {@link createRedisApprovalStore} for several replicas or to survive restarts.
- * Bounded: records are dropped `retentionMs` after their deadline, and `create` refuses new requests
- * once `maxRecords` live records exist.
+ * Bounded: at most `maxPendingPerPrincipal` pending requests per principal (given by the approvals
+ * workflow), and at most `maxRecords` records; when full, finished records (used, denied, or past
+ * their deadline) are dropped oldest first, before their `retentionMs`, and a new request is refused
+ * only when every record is still live (pending or approved and unexpired).
  *
  * @example
  * ```ts
  * const approvals = createApprovals({ store: createMemoryApprovalStore({ maxRecords: 5_000 }) });
  * ```
  */
-export function createMemoryApprovalStore(
-  options: { maxRecords?: number; retentionMs?: number; now?: () => number } = {},
-): ApprovalStore {
+export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = {}): ApprovalStore {
   const maxRecords = options.maxRecords ?? 10_000;
   const retentionMs = options.retentionMs ?? 24 * 3600 * 1000;
   const now = options.now ?? Date.now;
+  if (!Number.isInteger(maxRecords) || maxRecords < 1) {
+    throw new TypeError('createMemoryApprovalStore: option "maxRecords" must be a positive integer');
+  }
+  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
+    throw new TypeError('createMemoryApprovalStore: option "retentionMs" must be an integer >= 0');
+  }
   const records = new Map<string, ApprovalRecord>();
+  // principal sub -> ids of its pending requests (pruned lazily of decided and expired ones).
+  const pendingBySub = new Map<string, Set<string>>();
 
-  const sweep = () => {
-    const t = now();
-    for (const [id, r] of records) if (r.expiresAt + retentionMs <= t) records.delete(id);
+  const live = (r: ApprovalRecord, at: number) =>
+    (r.status === 'pending' || r.status === 'approved') && r.expiresAt > at;
+
+  const drop = (id: string, r: ApprovalRecord) => {
+    records.delete(id);
+    const set = pendingBySub.get(r.principal.sub);
+    if (set?.delete(id) && set.size === 0) pendingBySub.delete(r.principal.sub);
+  };
+
+  // Frees room: first what is past its retention, then finished records oldest first (insertion order
+  // is creation order), down to 90% of the bound so that a full store does not sweep on every create.
+  const sweep = (at: number) => {
+    const t = Math.max(at, now());
+    for (const [id, r] of records) if (r.expiresAt + retentionMs <= t) drop(id, r);
+    const target = Math.floor(maxRecords * 0.9);
+    for (const [id, r] of records) {
+      if (records.size <= target) break;
+      if (!live(r, at)) drop(id, r);
+    }
+  };
+
+  const pendingOf = (sub: string, at: number): ApprovalRecord[] => {
+    const set = pendingBySub.get(sub);
+    if (!set) return [];
+    const out: ApprovalRecord[] = [];
+    for (const id of set) {
+      const r = records.get(id);
+      if (r && r.status === 'pending' && r.expiresAt > at) out.push(r);
+      else set.delete(id);
+    }
+    if (set.size === 0) pendingBySub.delete(sub);
+    return out;
+  };
+
+  const earliest = (rs: Iterable<ApprovalRecord>, at: number) => {
+    let min = Number.POSITIVE_INFINITY;
+    for (const r of rs) if (live(r, at)) min = Math.min(min, r.expiresAt);
+    return Number.isFinite(min) ? min - at : 1_000;
   };
 
   return {
-    async create(record) {
-      if (records.size >= maxRecords) sweep();
-      if (records.size >= maxRecords) throw new Error('memory approval store is full');
+    // No await inside: one synchronous step, so nothing interleaves between the checks and the write.
+    async create(record, limits): Promise<ApprovalCreateResult> {
+      const at = record.createdAt;
+      const sub = record.principal.sub;
+      const mine = pendingOf(sub, at);
+      const same = mine.find((r) => sameAction(r, record));
+      if (same) return { ok: true, record: same, created: false };
+      if (mine.length >= limits.maxPendingPerPrincipal) {
+        return { ok: false, code: 'approval_limit', retryAfterMs: earliest(mine, at) };
+      }
+      if (records.size >= maxRecords) sweep(at);
+      if (records.size >= maxRecords) {
+        return { ok: false, code: 'approval_store_full', retryAfterMs: earliest(records.values(), at) };
+      }
       if (records.has(record.id)) throw new Error('duplicate approval id');
       records.set(record.id, record);
+      const set = pendingBySub.get(sub) ?? new Set<string>();
+      set.add(record.id);
+      pendingBySub.set(sub, set);
+      return { ok: true, record, created: true };
     },
     async get(id) {
       return records.get(id);
@@ -65,6 +147,8 @@ export function createMemoryApprovalStore(
         ]),
       });
       records.set(id, next);
+      const set = pendingBySub.get(r.principal.sub);
+      if (set?.delete(id) && set.size === 0) pendingBySub.delete(r.principal.sub);
       return { ok: true, record: next };
     },
     async consume(id, use): Promise<ApprovalStoreResult> {

@@ -1,17 +1,51 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { ApprovalAuditEntry, ApprovalRecord, ApprovalStore, ApprovalStoreResult } from './types.js';
+import type {
+  ApprovalAuditEntry,
+  ApprovalCreateResult,
+  ApprovalRecord,
+  ApprovalStore,
+  ApprovalStoreResult,
+} from './types.js';
 
-// Every script touches only the two keys of one approval, which share a hash tag, so the store
-// also works on Redis Cluster. The pending index is updated outside the scripts and is only a hint:
-// listPending re-reads each record.
+// Every key of the store carries one hash tag, `{approvals}`, so that each script can read and write
+// the record, the pending indexes and the counters in one atomic step, on Redis Cluster too (all of
+// them live in one slot). Approvals are human-paced and bounded (maxRecords), so one slot is enough.
+//
+//   <prefix>{approvals}:approval:<id>          hash: the record (immutable JSON + mutable fields)
+//   <prefix>{approvals}:approval:<id>:audit    list: audit entries
+//   <prefix>{approvals}:pending                zset: pending ids by deadline (listPending)
+//   <prefix>{approvals}:pending-by:<sha(sub)>  zset: one principal's pending ids by deadline (the limit)
+//   <prefix>{approvals}:dedupe:<sha(action)>   string: the pending id of (sub, action, approvers, ttl)
+//   <prefix>{approvals}:records                zset: every record by purge time (the total bound)
 
 const CREATE = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local at = ARGV[7]
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', at)
+local existing = redis.call('GET', KEYS[5])
+if existing and redis.call('ZSCORE', KEYS[4], existing) then return {'existing', existing} end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then
+  local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  return {'approval_limit', tonumber(first[2]) - tonumber(at)}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', at)
+if redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[9]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', at)
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if first[2] then return {'approval_store_full', tonumber(first[2]) - tonumber(at)} end
+  return {'approval_store_full', 1000}
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], 'record', ARGV[1], 'status', 'pending', 'expiresAt', ARGV[2], 'actionHash', ARGV[3], 'sub', ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return 'ok'
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[10])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[10])
+if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[11]) then redis.call('PEXPIRE', KEYS[4], ARGV[11]) end
+redis.call('SET', KEYS[5], ARGV[10], 'PX', ARGV[11])
+redis.call('ZADD', KEYS[6], ARGV[12], ARGV[10])
+return {'created'}
 `;
 
 const DECIDE = `
@@ -23,9 +57,13 @@ redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decidedBy', ARGV[3], 'decidedAt'
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'expiresAt', ARGV[5]) end
 redis.call('RPUSH', KEYS[2], ARGV[6])
-local keep = tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) - at + tonumber(ARGV[7])
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'expiresAt'))
+local keep = deadline - at + tonumber(ARGV[7])
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('PEXPIRE', KEYS[2], keep)
+redis.call('ZREM', KEYS[3], ARGV[8])
+redis.call('ZREM', KEYS[4], ARGV[8])
+redis.call('ZADD', KEYS[5], deadline + tonumber(ARGV[7]), ARGV[8])
 return 'ok'
 `;
 
@@ -45,6 +83,21 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 return 'ok'
 `;
 
+// Drops one finished record (used, denied, or past its deadline) to make room; never a live one.
+const EVICT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return 1
+end
+local status = redis.call('HGET', KEYS[1], 'status')
+if (status == 'pending' or status == 'approved') and tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1
+`;
+
 /**
  * Options of {@link createRedisApprovalStore}.
  *
@@ -56,10 +109,16 @@ return 'ok'
 export interface RedisApprovalStoreOptions {
   /** Your ioredis client (ioredis 5 or 6). The store never closes it. */
   redis: Redis;
-  /** Key prefix. Default `amas:opa:`. */
+  /** Key prefix, without `{` or `}` (the store adds its own hash tag). Default `amas:opa:`. */
   prefix?: string;
-  /** How long a record is kept after its deadline, for audit. Default 7 days. */
+  /** How long a record is kept after its deadline, for audit, while there is room. Default 7 days. */
   retentionMs?: number;
+  /**
+   * Records kept at most, across every replica (pending, approved, and finished ones kept for audit).
+   * When full, finished records are dropped oldest first; a new request is refused (503
+   * `approval_unavailable`) only when every record is still live. Default 10,000.
+   */
+  maxRecords?: number;
 }
 
 type Immutable = Pick<
@@ -75,10 +134,16 @@ type Immutable = Pick<
   | 'createdAt'
 >;
 
+const EVICT_SCAN = 200;
+
+const sha = (text: string) => createHash('sha256').update(text).digest('base64url');
+
 /**
  * An {@link ApprovalStore} in Redis, shared by every replica. Each state change is one Lua script
- * (compare-and-set), so an approval is used at most once even when replicas race; nothing approved
- * is lost when the service restarts. Records are kept `retentionMs` after their deadline for audit.
+ * (compare-and-set), so an approval is used at most once even when replicas race, and the
+ * per-principal limit of pending requests and the total bound (`maxRecords`) hold across replicas;
+ * nothing approved is lost when the service restarts. Records are kept `retentionMs` after their
+ * deadline for audit, as room allows. All keys share one hash tag, so it works on Redis Cluster.
  *
  * @example
  * ```ts
@@ -88,23 +153,36 @@ type Immutable = Pick<
  * ```
  */
 export function createRedisApprovalStore(options: RedisApprovalStoreOptions): ApprovalStore {
-  const redis = options.redis;
+  const redis = options?.redis;
   if (typeof redis?.eval !== 'function' || typeof redis?.hgetall !== 'function') {
     throw new TypeError('createRedisApprovalStore: option "redis" must be an ioredis client');
   }
   const prefix = options.prefix ?? 'amas:opa:';
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+    throw new TypeError('createRedisApprovalStore: option "prefix" must be a string without "{" or "}"');
+  }
   const retentionMs = options.retentionMs ?? 7 * 24 * 3600 * 1000;
-  const keys = (id: string) => [`${prefix}approval:{${id}}`, `${prefix}approval:{${id}}:audit`];
-  const pendingKey = `${prefix}approvals:pending`;
+  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
+    throw new TypeError('createRedisApprovalStore: option "retentionMs" must be an integer >= 0');
+  }
+  const maxRecords = options.maxRecords ?? 10_000;
+  if (!Number.isInteger(maxRecords) || maxRecords < 1) {
+    throw new TypeError('createRedisApprovalStore: option "maxRecords" must be a positive integer');
+  }
+  const base = `${prefix}{approvals}:`;
+  const recordKey = (id: string) => `${base}approval:${id}`;
+  const auditKey = (id: string) => `${base}approval:${id}:audit`;
+  const pendingKey = `${base}pending`;
+  const bySubKey = (sub: string) => `${base}pending-by:${sha(sub)}`;
+  const allKey = `${base}records`;
 
   async function load(id: string): Promise<ApprovalRecord | undefined> {
-    const [hashKey, auditKey] = keys(id) as [string, string];
-    const [h, a] = await Promise.all([redis.hgetall(hashKey), redis.lrange(auditKey, 0, -1)]);
+    const [h, a] = await Promise.all([redis.hgetall(recordKey(id)), redis.lrange(auditKey(id), 0, -1)]);
     if (!h?.record) return undefined;
-    const base = JSON.parse(h.record) as Immutable;
+    const immutable = JSON.parse(h.record) as Immutable;
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const record: Record<string, unknown> = {
-      ...base,
+      ...immutable,
       status: h.status,
       expiresAt: Number(h.expiresAt),
       decidedBy: h.decidedBy,
@@ -117,12 +195,15 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
     return Object.freeze(record) as unknown as ApprovalRecord;
   }
 
-  async function run(script: string, id: string, args: (string | number)[]): Promise<string> {
-    return String(await redis.eval(script, 2, ...keys(id), ...args));
+  async function evict(at: number): Promise<void> {
+    const ids = await redis.zrange(allKey, 0, EVICT_SCAN - 1);
+    await Promise.all(ids.map((id) => redis.eval(EVICT, 3, recordKey(id), auditKey(id), allKey, at, id)));
   }
 
   return {
-    async create(record) {
+    async create(record, limits): Promise<ApprovalCreateResult> {
+      const max = limits?.maxPendingPerPrincipal;
+      if (!Number.isInteger(max) || max < 1) throw new TypeError('maxPendingPerPrincipal must be >= 1');
       const immutable: Immutable = {
         id: record.id,
         path: record.path,
@@ -134,22 +215,52 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
         ttlSeconds: record.ttlSeconds,
         createdAt: record.createdAt,
       };
-      const keep = record.expiresAt - record.createdAt + retentionMs;
-      const first = record.audit[0] ?? {
-        at: record.createdAt,
-        action: 'requested',
-        by: record.principal.sub,
-      };
-      const r = await run(CREATE, record.id, [
-        JSON.stringify(immutable),
-        record.expiresAt,
-        record.actionHash,
-        record.principal.sub,
-        JSON.stringify(first),
-        keep,
-      ]);
-      if (r !== 'ok') throw new Error('duplicate approval id');
-      await redis.zadd(pendingKey, record.expiresAt, record.id);
+      const sub = record.principal.sub;
+      const pendingMs = Math.max(1, record.expiresAt - record.createdAt);
+      const first = record.audit[0] ?? { at: record.createdAt, action: 'requested', by: sub };
+      const dedupe = sha(JSON.stringify([sub, record.actionHash, record.approvers, record.ttlSeconds]));
+      const run = async () =>
+        (await redis.eval(
+          CREATE,
+          6,
+          recordKey(record.id),
+          auditKey(record.id),
+          pendingKey,
+          bySubKey(sub),
+          `${base}dedupe:${dedupe}`,
+          allKey,
+          JSON.stringify(immutable),
+          record.expiresAt,
+          record.actionHash,
+          sub,
+          JSON.stringify(first),
+          pendingMs + retentionMs,
+          record.createdAt,
+          max,
+          maxRecords,
+          record.id,
+          pendingMs,
+          record.expiresAt + retentionMs,
+        )) as [string, (string | number)?];
+      let r = await run();
+      if (r[0] === 'approval_store_full') {
+        await evict(record.createdAt);
+        r = await run();
+      }
+      switch (r[0]) {
+        case 'created':
+          return { ok: true, record, created: true };
+        case 'existing': {
+          const existing = await load(String(r[1]));
+          if (!existing) throw new Error('the pending approval request vanished');
+          return { ok: true, record: existing, created: false };
+        }
+        case 'approval_limit':
+        case 'approval_store_full':
+          return { ok: false, code: r[0], retryAfterMs: Math.max(0, Number(r[1])) };
+        default:
+          throw new Error('duplicate approval id');
+      }
     },
     get: load,
     async listPending(at, limit) {
@@ -164,29 +275,52 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       return out.sort((x, y) => x.createdAt - y.createdAt);
     },
     async decide(id, change): Promise<ApprovalStoreResult> {
+      // The subject never changes once written, so reading it first is safe; it names the index key.
+      const sub = await redis.hget(recordKey(id), 'sub');
+      if (sub === null) return { ok: false, code: 'approval_not_found' };
       const entry: ApprovalAuditEntry = {
         at: change.at,
         action: change.status,
         by: change.by,
         ...(change.reason !== undefined ? { reason: change.reason } : {}),
       };
-      const r = await run(DECIDE, id, [
-        change.at,
-        change.status,
-        change.by,
-        change.reason ?? '',
-        change.expiresAt ?? '',
-        JSON.stringify(entry),
-        retentionMs,
-      ]);
+      const r = String(
+        await redis.eval(
+          DECIDE,
+          5,
+          recordKey(id),
+          auditKey(id),
+          pendingKey,
+          bySubKey(sub),
+          allKey,
+          change.at,
+          change.status,
+          change.by,
+          change.reason ?? '',
+          change.expiresAt ?? '',
+          JSON.stringify(entry),
+          retentionMs,
+          id,
+        ),
+      );
       if (r !== 'ok') return { ok: false, code: r as Extract<ApprovalStoreResult, { ok: false }>['code'] };
-      await redis.zrem(pendingKey, id);
       const record = await load(id);
       return record ? { ok: true, record } : { ok: false, code: 'approval_not_found' };
     },
     async consume(id, use): Promise<ApprovalStoreResult> {
       const entry: ApprovalAuditEntry = { at: use.at, action: 'used', by: use.sub };
-      const r = await run(CONSUME, id, [use.at, use.actionHash, use.sub, JSON.stringify(entry)]);
+      const r = String(
+        await redis.eval(
+          CONSUME,
+          2,
+          recordKey(id),
+          auditKey(id),
+          use.at,
+          use.actionHash,
+          use.sub,
+          JSON.stringify(entry),
+        ),
+      );
       if (r !== 'ok') return { ok: false, code: r as Extract<ApprovalStoreResult, { ok: false }>['code'] };
       const record = await load(id);
       return record ? { ok: true, record } : { ok: false, code: 'approval_not_found' };

@@ -6,6 +6,7 @@ import { approvalsOptionsSchema, parseOptions } from './options.js';
 import { swallow } from './swallow.js';
 import type {
   ApprovalAuditEvent,
+  ApprovalCreateResult,
   ApprovalRecord,
   ApprovalRequirement,
   ApprovalStore,
@@ -27,6 +28,13 @@ import type {
  */
 export interface Approvals {
   readonly store: ApprovalStore;
+  /**
+   * Creates a pending request, or answers the pending request the same principal already has for the
+   * same action (path and input hash, approvers, TTL): re-escalating is idempotent. Throws
+   * {@link OpaError} `approval_limit` (429, `Retry-After`) when the principal already has
+   * `maxPendingPerPrincipal` pending requests, and `approval_unavailable` (503) when the store is full
+   * or fails.
+   */
   request(args: {
     path: string;
     input: unknown;
@@ -62,6 +70,11 @@ export interface ApprovalsOptions {
   store?: ApprovalStore;
   /** How long a pending request waits for a decision. Default 3600. */
   pendingTtlSeconds?: number;
+  /**
+   * At most this many pending (undecided, unexpired) requests per principal, across every replica that
+   * shares the store; past it an escalation is refused with `approval_limit` (429). Default 20.
+   */
+  maxPendingPerPrincipal?: number;
   /** Let a principal approve its own request. Default `false` (separation of duties). */
   allowSelfApproval?: boolean;
   /** Bound on each store operation; past it the operation counts as `approval_unavailable`. Default 1000 ms. */
@@ -88,6 +101,20 @@ const REFUSALS: Readonly<Record<RefusalCode, string>> = Object.freeze({
   approval_mismatch: 'the approval was granted for another action or principal',
 });
 
+const retryAfter = (ms: number) => String(Math.max(1, Math.ceil(ms / 1_000)));
+
+const isCreateResult = (r: unknown): r is ApprovalCreateResult => {
+  if (typeof r !== 'object' || r === null) return false;
+  const v = r as Record<string, unknown>;
+  if (v.ok === true)
+    return typeof v.created === 'boolean' && typeof v.record === 'object' && v.record !== null;
+  return (
+    v.ok === false &&
+    (v.code === 'approval_limit' || v.code === 'approval_store_full') &&
+    typeof v.retryAfterMs === 'number'
+  );
+};
+
 const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
 
 function storeFailure(err: unknown): OpaError {
@@ -113,6 +140,7 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
   const config = Object.freeze({
     pendingTtlMs: o.pendingTtlSeconds * 1000,
     allowSelfApproval: o.allowSelfApproval,
+    limits: Object.freeze({ maxPendingPerPrincipal: o.maxPendingPerPrincipal }),
   });
 
   const audit = (e: ApprovalAuditEvent) => {
@@ -220,16 +248,41 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         expiresAt: at + config.pendingTtlMs,
         audit: Object.freeze([Object.freeze({ at, action: 'requested' as const, by: args.principal.sub })]),
       });
-      await safe(() => store.create(record));
-      audit({
-        id: record.id,
-        action: 'requested',
-        by: record.principal.sub,
-        at,
-        path: record.path,
-        actionHash: record.actionHash,
-      });
-      return record;
+      const result: unknown = await safe(() => store.create(record, config.limits));
+      // A store written for another version of the interface must not let escalations through unbounded.
+      if (!isCreateResult(result))
+        throw storeFailure(new Error('the approval store answered create() oddly'));
+      if (!result.ok) {
+        audit({
+          id: '',
+          action: 'refused',
+          by: record.principal.sub,
+          at,
+          path: record.path,
+          actionHash: record.actionHash,
+          code: result.code,
+        });
+        const headers = { 'retry-after': retryAfter(result.retryAfterMs) };
+        if (result.code === 'approval_store_full') {
+          throw new OpaError('approval_unavailable', 'the approval store is full; retry later', { headers });
+        }
+        throw new OpaError(
+          'approval_limit',
+          `this principal already has ${config.limits.maxPendingPerPrincipal} pending approval requests; wait for a decision, or retry later`,
+          { headers },
+        );
+      }
+      if (result.created) {
+        audit({
+          id: record.id,
+          action: 'requested',
+          by: record.principal.sub,
+          at,
+          path: record.path,
+          actionHash: record.actionHash,
+        });
+      }
+      return result.record;
     },
     async get(id) {
       if (!ID.test(id)) return undefined;

@@ -401,8 +401,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       return { outcome: 'escalate', allowed: false, decision, approval };
     } catch (err) {
       const code = isOpaError(err) ? err.code : 'approval_unavailable';
+      const hint = isOpaError(err) ? Number(err.headers['retry-after']) : Number.NaN;
+      const retryAfterSeconds = Number.isInteger(hint) && hint >= 1 ? hint : 1;
       if (code === 'approval_unavailable') {
-        return { outcome: 'unavailable', allowed: false, decision, retryAfterSeconds: 1, code };
+        return { outcome: 'unavailable', allowed: false, decision, retryAfterSeconds, code };
+      }
+      if (code === 'approval_limit') {
+        return { outcome: 'deny', allowed: false, decision, reasons: [code], code, retryAfterSeconds };
       }
       return { outcome: 'deny', allowed: false, decision, reasons: [code], code };
     }

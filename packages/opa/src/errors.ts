@@ -16,6 +16,7 @@ export type OpaErrorCode =
   | 'approval_mismatch'
   | 'approval_already_decided'
   | 'approval_unavailable'
+  | 'approval_limit'
   | 'unauthenticated'
   | 'unsupported_media_type'
   | 'input_invalid'
@@ -36,6 +37,7 @@ export const OpaErrorStatus: Readonly<Record<OpaErrorCode, number>> = Object.fre
   approval_mismatch: 403,
   approval_already_decided: 409,
   approval_unavailable: 503,
+  approval_limit: 429,
   unauthenticated: 401,
   unsupported_media_type: 415,
   input_invalid: 400,

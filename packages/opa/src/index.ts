@@ -22,6 +22,8 @@ export type {
   AllowDecision,
   ApprovalAuditEntry,
   ApprovalAuditEvent,
+  ApprovalCreateLimits,
+  ApprovalCreateResult,
   ApprovalRecord,
   ApprovalRequirement,
   ApprovalStatus,

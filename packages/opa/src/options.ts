@@ -100,6 +100,7 @@ export const approvalsOptionsSchema = z
       )
       .optional(),
     pendingTtlSeconds: positiveInt(30 * 24 * 3600).default(3_600),
+    maxPendingPerPrincipal: positiveInt(1_000_000).default(20),
     allowSelfApproval: z.boolean().default(false),
     storeTimeoutMs: positiveInt(60_000).default(1_000),
     onAudit: fn<(event: unknown) => void>('receiving each audit event').optional(),

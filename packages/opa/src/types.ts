@@ -341,8 +341,13 @@ export type Authorization =
       readonly allowed: false;
       readonly decision: Decision;
       readonly reasons: readonly string[];
-      /** `policy_denied`, `policy_undefined`, or why a presented approval was refused. */
+      /**
+       * `policy_denied`, `policy_undefined`, why a presented approval was refused, or `approval_limit`
+       * (too many pending approval requests of this principal: retry after `retryAfterSeconds`).
+       */
       readonly code: OpaErrorCode;
+      /** For `approval_limit`: seconds until the principal's oldest pending request expires. */
+      readonly retryAfterSeconds?: number;
     }
   | {
       readonly outcome: 'escalate';
@@ -440,6 +445,50 @@ export type ApprovalStoreResult =
     };
 
 /**
+ * Limits a store enforces, atomically, when it creates an approval request.
+ *
+ * @example
+ * ```ts
+ * await store.create(record, { maxPendingPerPrincipal: 20 });
+ * ```
+ */
+export interface ApprovalCreateLimits {
+  /**
+   * At most this many pending (undecided, unexpired at `record.createdAt`) requests per
+   * `principal.sub`, counted across every replica that shares the store.
+   */
+  readonly maxPendingPerPrincipal: number;
+}
+
+/**
+ * What a store answers to `create`: the request (a new one, or the pending request the same principal
+ * already has for the same action), or why none was created. `retryAfterMs` is a hint: the time until
+ * the earliest pending deadline that would free room.
+ *
+ * @example
+ * ```ts
+ * const r = await store.create(record, { maxPendingPerPrincipal: 20 });
+ * if (r.ok && !r.created) console.log('already pending', r.record.id);
+ * ```
+ */
+export type ApprovalCreateResult =
+  | {
+      readonly ok: true;
+      readonly record: ApprovalRecord;
+      /** `false` when `record` is the principal's existing pending request for the same action. */
+      readonly created: boolean;
+    }
+  | {
+      readonly ok: false;
+      /**
+       * `approval_limit`: the principal already has `maxPendingPerPrincipal` pending requests;
+       * `approval_store_full`: the store holds its maximum of live records.
+       */
+      readonly code: 'approval_limit' | 'approval_store_full';
+      readonly retryAfterMs: number;
+    };
+
+/**
  * Where approvals live. Each state change is atomic (compare-and-set inside the store), so that
  * an approval is used at most once across replicas. Implementations: {@link createMemoryApprovalStore}
  * (one process) and {@link createRedisApprovalStore} (several replicas, survives restarts).
@@ -450,7 +499,13 @@ export type ApprovalStoreResult =
  * ```
  */
 export interface ApprovalStore {
-  create(record: ApprovalRecord): Promise<void>;
+  /**
+   * Creates a pending request, in one atomic step that also: answers the principal's existing pending
+   * request for the same action instead (same `principal.sub`, `actionHash`, `approvers` and
+   * `ttlSeconds`), and refuses when the principal has `limits.maxPendingPerPrincipal` pending requests
+   * or the store is full. Throws only when the store itself fails.
+   */
+  create(record: ApprovalRecord, limits: ApprovalCreateLimits): Promise<ApprovalCreateResult>;
   get(id: string): Promise<ApprovalRecord | undefined>;
   /** Pending requests that have not expired at `now`, oldest first, at most `limit`. */
   listPending(now: number, limit: number): Promise<ApprovalRecord[]>;
@@ -544,8 +599,9 @@ export interface HttpAnswer {
 }
 
 /**
- * What the approvals' `onAudit` hook receives: every state change, and every refused use of an
- * approval (with the refusal code), so that an operator sees attempts as well as successes.
+ * What the approvals' `onAudit` hook receives: every state change, every refused use of an approval
+ * and every escalation refused by a limit (with the refusal code), so that an operator sees attempts
+ * (and floods) as well as successes.
  *
  * @example
  * ```ts
@@ -553,6 +609,7 @@ export interface HttpAnswer {
  * ```
  */
 export interface ApprovalAuditEvent {
+  /** The request's id; empty for a refused escalation (`code: 'approval_limit'`), which created none. */
   readonly id: string;
   readonly action: ApprovalAuditEntry['action'] | 'refused';
   readonly by: string;
@@ -560,6 +617,9 @@ export interface ApprovalAuditEvent {
   readonly reason?: string;
   readonly path: string;
   readonly actionHash: string;
-  /** For `refused`: why. */
+  /**
+   * For `refused`: why (`approval_mismatch`, `approval_already_used`, ... for a use; `approval_limit` or
+   * `approval_store_full` for an escalation that created no request).
+   */
   readonly code?: string;
 }

@@ -207,22 +207,23 @@ describe.each(stores)('review: approval binding and lifecycle with the %s', (_na
 
   it('use racing expiry: usable 1 ms before the deadline, refused at the deadline', async () => {
     const { approvals, request, use, clock } = setup();
+    const other = { ...input, input: { target: 'other' } };
     const a = await request();
-    const b = await request();
+    const b = await request(other);
     await approvals.approve(a.id, approver);
     await approvals.approve(b.id, approver);
     const deadline = clock.t + requirement.ttlSeconds * 1000;
     clock.t = deadline - 1;
     expect((await use(a.id)).status).toBe('used');
     clock.t = deadline;
-    await expect(use(b.id)).rejects.toSatisfy(code('approval_expired'));
+    await expect(use(b.id, other)).rejects.toSatisfy(code('approval_expired'));
   });
 
   it('decide racing the pending deadline: decidable 1 ms before, refused at it', async () => {
     const { approvals, request, clock } = setup();
     const start = clock.t;
     const a = await request();
-    const b = await request();
+    const b = await request({ ...input, input: { target: 'other' } });
     clock.t = start + 3_600_000 - 1;
     expect((await approvals.approve(a.id, approver)).status).toBe('approved');
     clock.t = start + 3_600_000;
@@ -253,7 +254,10 @@ describe.each(stores)('review: approval binding and lifecycle with the %s', (_na
 
   it('approval ids are random v4 UUIDs: unique and not sequential', async () => {
     const { request } = setup();
-    const ids = await Promise.all(Array.from({ length: 100 }, () => request()));
+    // One request per principal: the same principal asking again for the same action gets its pending one.
+    const ids = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => request(input, { sub: `agent-${i}` })),
+    );
     const set = new Set(ids.map((r) => r.id));
     expect(set.size).toBe(100);
     for (const id of set)

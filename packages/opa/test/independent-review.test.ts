@@ -643,19 +643,28 @@ describe('review: decision cache poisoning', () => {
     e.close();
   });
 
-  it('a cached escalation still gives every caller its own approval request', async () => {
+  it('a cached escalation gives the caller its pending request, and a new one once that was used', async () => {
     const e = createEnforcer({ url: opa.url, cache: { ttlMs: 60_000 } });
     opa.resetStats();
+    const principal = { sub: 'agent-42' };
+    const toolAccess = { agentRole: 'security_auditor', toolName: 'run_pentest', input: {} };
     const ids = new Set<string>();
     for (let i = 0; i < 3; i++) {
-      const a = await e.authorize({
-        toolAccess: { agentRole: 'security_auditor', toolName: 'run_pentest', input: {} },
-        principal: { sub: 'agent-42' },
-      });
+      const a = await e.authorize({ toolAccess, principal });
       expect(a.outcome).toBe('escalate');
       if (a.outcome === 'escalate') ids.add(a.approval.id);
     }
-    expect(ids.size).toBe(3);
+    expect(ids.size).toBe(1);
+    expect(opa.stats().data).toBe(1);
+    const [id] = [...ids] as [string];
+    await e.approvals.approve(id, { sub: 'alice', scopes: ['approvals:security'] });
+    expect(await e.authorize({ toolAccess, principal, approvalId: id })).toMatchObject({ outcome: 'allow' });
+    const next = await e.authorize({ toolAccess, principal });
+    expect(next.outcome).toBe('escalate');
+    if (next.outcome === 'escalate') {
+      expect(next.approval.id).not.toBe(id);
+      expect(next.approval.status).toBe('pending');
+    }
     expect(opa.stats().data).toBe(1);
     e.close();
   });
