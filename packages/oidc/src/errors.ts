@@ -18,6 +18,7 @@ export type OidcErrorCode =
   | 'algorithm_not_allowed'
   | 'key_not_found'
   | 'token_type_invalid'
+  | 'token_sender_constrained'
   | 'claim_invalid'
   | 'insufficient_scope'
   | 'invalid_request'
@@ -45,6 +46,7 @@ export const OidcErrorStatus: Readonly<Record<OidcErrorCode, number>> = Object.f
   algorithm_not_allowed: 401,
   key_not_found: 401,
   token_type_invalid: 401,
+  token_sender_constrained: 401,
   claim_invalid: 401,
   insufficient_scope: 403,
   invalid_request: 400,

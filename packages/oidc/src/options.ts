@@ -85,6 +85,12 @@ export interface ResolvedConfig {
   readonly realm: string | undefined;
   readonly allowInsecureHttp: boolean;
   readonly maxIssuers: number;
+  readonly resolverCache: {
+    readonly ttl: number;
+    readonly refusalTtl: number;
+    readonly maxRefusals: number;
+  };
+  readonly senderConstrained: 'reject' | 'allow';
   readonly fetch: typeof fetch;
 }
 
@@ -200,6 +206,19 @@ const schema = z.strictObject({
   realm: z.string().optional(),
   allowInsecureHttp: z.boolean().optional(),
   maxIssuers: z.int().min(1).max(100_000).optional(),
+  resolverCache: z
+    .strictObject({
+      ttl: seconds(86_400, 'resolverCache.ttl').min(1, 'must be at least 1 second').optional(),
+      refusalTtl: seconds(3600, 'resolverCache.refusalTtl').optional(),
+      maxRefusals: z.int().min(1).max(1_000_000).optional(),
+    })
+    .optional(),
+  senderConstrained: z
+    .enum(['reject', 'allow'], {
+      error:
+        "must be 'reject' (refuse tokens with a cnf claim, the default) or 'allow' (you verify the DPoP or mTLS binding yourself)",
+    })
+    .optional(),
   fetch: fn<typeof fetch>('the fetch API').optional(),
 });
 
@@ -348,6 +367,9 @@ export function resolveOptions(options: VerifierOptions<unknown>): ResolvedConfi
     const resolved = resolveIssuer(entry, defaults, at, problems);
     if (resolved) issuers.push(resolved);
   });
+  if (o.resolverCache !== undefined && !resolver) {
+    problems.push('resolverCache: only applies when issuer is a resolver function');
+  }
   const tolerance = o.clockTolerance ?? 5;
   const cacheTtl = o.jwks?.cacheTtl ?? 600;
   if ((o.jwks?.refreshAhead ?? 0) >= cacheTtl)
@@ -396,6 +418,12 @@ export function resolveOptions(options: VerifierOptions<unknown>): ResolvedConfi
     realm: o.realm,
     allowInsecureHttp,
     maxIssuers: o.maxIssuers ?? 100,
+    resolverCache: Object.freeze({
+      ttl: o.resolverCache?.ttl ?? 300,
+      refusalTtl: o.resolverCache?.refusalTtl ?? 30,
+      maxRefusals: o.resolverCache?.maxRefusals ?? 1000,
+    }),
+    senderConstrained: o.senderConstrained ?? 'reject',
     fetch: o.fetch ?? ((input, init) => globalThis.fetch(input, init)),
   });
 }

@@ -1,4 +1,4 @@
-import type { JwtClaims, Principal, TokenHeader } from './types.js';
+import type { ConfirmationClaim, JwtClaims, Principal, TokenHeader } from './types.js';
 
 function deepFreeze<T>(value: T, depth = 0): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value) && depth < 32) {
@@ -24,12 +24,13 @@ const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
 
 /**
  * Builds the frozen principal of a verified token. Everything but `claims` is derived from the
- * verified payload, so a claims schema cannot change who the caller is.
+ * verified payload, so a claims schema cannot change who the caller is (nor hide its `cnf`).
  */
 export function buildPrincipal<TClaims>(
   payload: JwtClaims,
   claims: TClaims,
   header: TokenHeader,
+  confirmation?: ConfirmationClaim,
 ): Principal<TClaims> {
   const aud = payload.aud;
   return deepFreeze({
@@ -44,5 +45,6 @@ export function buildPrincipal<TClaims>(
     tokenId: str(payload.jti),
     claims,
     header,
+    ...(confirmation === undefined ? {} : { confirmation }),
   });
 }

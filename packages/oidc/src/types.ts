@@ -19,7 +19,26 @@ export interface JwtClaims {
   scp?: string | string[];
   client_id?: string;
   azp?: string;
+  /** Confirmation (RFC 7800): the key a sender-constrained token is bound to. See `senderConstrained`. */
+  cnf?: ConfirmationClaim;
   [claim: string]: unknown;
+}
+
+/**
+ * The `cnf` claim of a sender-constrained token (RFC 7800): the key the client must prove it holds.
+ * `jkt` is the JWK thumbprint of a DPoP key (RFC 9449), `x5t#S256` the thumbprint of an mTLS client
+ * certificate (RFC 8705). Members are as the issuer sent them: nothing here has been checked against
+ * the request.
+ *
+ * @example
+ * ```ts
+ * const jkt = principal.confirmation?.jkt; // compare with the thumbprint of the DPoP proof's key
+ * ```
+ */
+export interface ConfirmationClaim {
+  jkt?: unknown;
+  'x5t#S256'?: unknown;
+  [member: string]: unknown;
 }
 
 /**
@@ -67,6 +86,12 @@ export interface Principal<TClaims = JwtClaims> {
   readonly claims: Readonly<TClaims>;
   /** The token's protected header (`alg`, `kid`, `typ`). */
   readonly header: TokenHeader;
+  /**
+   * The token's `cnf` claim (RFC 7800), taken from the verified payload (a claims schema cannot remove
+   * it). Only ever set when `senderConstrained` is `'allow'`: by default such tokens are refused.
+   * A service that allows them must prove the binding itself (DPoP proof, mTLS certificate).
+   */
+  readonly confirmation?: Readonly<ConfirmationClaim> | undefined;
 }
 
 /**
@@ -148,8 +173,10 @@ export interface IssuerOptions {
 /**
  * Decides, from the unverified `iss` of a token, whether that issuer is allowed and where its keys
  * are. Return `undefined`/`false` to reject (nothing is fetched), `true` to accept with discovery,
- * or the issuer's options. Called only on cache misses; its answers are kept per issuer
- * (at most `maxIssuers`).
+ * or the issuer's options; throw (or reject) only for an outage of your tenant store (503).
+ * Acceptances are kept for `resolverCache.ttl` (at most `maxIssuers` issuers) and asked again before
+ * they expire; refusals are kept for `resolverCache.refusalTtl`. At most one call per `iss` is in
+ * flight.
  *
  * @example
  * ```ts
@@ -207,6 +234,28 @@ export interface TokenCacheOptions {
   maxEntries?: number;
   /** Upper bound on how long one entry lives, in seconds, whatever its `exp`. Default 600. */
   maxAge?: number;
+}
+
+/**
+ * How long the answers of an issuer resolver are kept. Durations in seconds.
+ *
+ * @example
+ * ```ts
+ * createVerifier({ issuer: resolver, audience, resolverCache: { ttl: 120, refusalTtl: 10 } });
+ * ```
+ */
+export interface ResolverCacheOptions {
+  /**
+   * How long an accepted issuer is trusted before the resolver is asked again. It is asked again in
+   * the background during the last fifth of this time; once it expires, requests of that issuer
+   * (tokens in the verified-token cache included) wait for a new answer. An issuer the resolver stops
+   * accepting stops verifying at most this long after the change. Default 300.
+   */
+  ttl?: number;
+  /** How long a refusal is remembered, so that repeated unknown `iss` values do not each call the resolver. `0` remembers none. Default 30. */
+  refusalTtl?: number;
+  /** Upper bound on remembered refusals (oldest dropped first). Default 1000. */
+  maxRefusals?: number;
 }
 
 /**
@@ -314,6 +363,16 @@ export interface VerifierOptions<TClaims = JwtClaims> {
   allowInsecureHttp?: boolean | undefined;
   /** Upper bound on issuers kept by a resolver. Default 100. */
   maxIssuers?: number | undefined;
+  /** How long a resolver's answers are kept; only with a resolver `issuer`. */
+  resolverCache?: ResolverCacheOptions | undefined;
+  /**
+   * Tokens with a `cnf` claim (RFC 7800: DPoP `jkt`, mTLS `x5t#S256`) are bound to a key the client
+   * must prove it holds, and this library does not check that proof. `'reject'` (default) refuses
+   * them with 401 `token_sender_constrained`, so a stolen bound token is not a bearer token here;
+   * `'allow'` accepts them and exposes `principal.confirmation`, for services that verify the
+   * binding themselves.
+   */
+  senderConstrained?: 'reject' | 'allow' | undefined;
   /** The `fetch` used for discovery and JWKS (for proxies). Default: the global `fetch`. */
   fetch?: typeof fetch | undefined;
 }

@@ -4,18 +4,15 @@ import { extractToken } from './bearer.js';
 import { authError, type ChallengeContext } from './challenge.js';
 import type { RemoteContext } from './discovery.js';
 import { isOidcError, type OidcError, OidcErrorStatus } from './errors.js';
-import { createKeySource, type KeySource } from './jwks.js';
+import { createKeySource } from './jwks.js';
 import { importFor } from './keys.js';
-import {
-  type ResolvedConfig,
-  type ResolvedIssuer,
-  resolveOptions,
-  resolveResolverAnswer,
-} from './options.js';
+import { type ResolvedConfig, resolveOptions } from './options.js';
 import { buildPrincipal } from './principal.js';
+import { configuredEntry, type IssuerEntry, ResolvedIssuers } from './tenants.js';
 import { type ParsedToken, parseToken } from './token.js';
 import { TokenCache } from './token-cache.js';
 import type {
+  ConfirmationClaim,
   IssuerHealth,
   JwtClaims,
   Principal,
@@ -25,12 +22,6 @@ import type {
   VerifierOptions,
   VerifyRequestOptions,
 } from './types.js';
-import { untilAborted } from './until-aborted.js';
-
-interface IssuerEntry {
-  readonly config: ResolvedIssuer;
-  readonly source: KeySource;
-}
 
 interface CacheEntry<TClaims> {
   readonly principal: Principal<TClaims>;
@@ -38,7 +29,8 @@ interface CacheEntry<TClaims> {
   readonly nbf: number | undefined;
   readonly iat: number | undefined;
   readonly expiresAtMs: number;
-  readonly source: KeySource;
+  /** The issuer entry the token was verified under: a revoked or expired entry drops the token. */
+  readonly issuer: IssuerEntry;
   readonly keyId: string;
 }
 
@@ -53,6 +45,8 @@ const MESSAGES = {
   algorithm_not_allowed: 'The token algorithm is not allowed.',
   signature_invalid: 'The token signature is invalid.',
   token_type_invalid: 'The token is not a JWT access token (typ at+jwt).',
+  token_sender_constrained:
+    'The token is bound to a client key (cnf) and cannot be used as a bearer token here.',
   token_malformed: 'The token is malformed.',
   claim_invalid: 'A claim of the token is missing or invalid.',
 } as const;
@@ -129,10 +123,17 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
 
   const configured = new Map<string, IssuerEntry>();
   for (const issuer of config.issuers) {
-    configured.set(issuer.issuer, { config: issuer, source: createKeySource(issuer, remote, tracer) });
+    configured.set(issuer.issuer, configuredEntry(issuer, createKeySource(issuer, remote, tracer)));
   }
-  const resolved = new Map<string, IssuerEntry>();
-  const resolving = new Map<string, Promise<IssuerEntry | undefined>>();
+  const tenants = config.resolver
+    ? new ResolvedIssuers(
+        config.resolver,
+        config,
+        controller.signal,
+        (issuer) => createKeySource(issuer, remote, tracer),
+        ctx,
+      )
+    : undefined;
   const cache = config.cache ? new TokenCache<CacheEntry<TClaims>>(config.cache.maxEntries) : undefined;
   const maxAgeMs = config.cache ? config.cache.maxAge * 1000 : 0;
   let closed = false;
@@ -140,43 +141,9 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   const closedError = () =>
     authError('jwks_unavailable', 'The verifier is closed.', { ...ctx, retryAfter: config.jwks.cooldown });
 
-  async function resolveIssuer(iss: string): Promise<IssuerEntry> {
-    const resolver = config.resolver;
-    if (!resolver) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
-    const known = resolved.get(iss);
-    if (known) {
-      resolved.delete(iss);
-      resolved.set(iss, known);
-      return known;
-    }
-    let pending = resolving.get(iss);
-    if (!pending) {
-      pending = (async () => {
-        let answer: ResolvedIssuer | undefined;
-        try {
-          const signal = AbortSignal.any([
-            controller.signal,
-            AbortSignal.timeout(config.jwks.timeout * 1000),
-          ]);
-          // A hung tenant store is an outage (503), bounded like a fetch, not a request that never ends.
-          answer = resolveResolverAnswer(iss, await untilAborted(resolver(iss), signal), config);
-        } catch (cause) {
-          throw authError('discovery_failed', 'The issuer could not be resolved.', { ...ctx, cause });
-        }
-        if (!answer) return undefined;
-        const entry = { config: answer, source: createKeySource(answer, remote, tracer) };
-        if (resolved.size >= config.maxIssuers) {
-          const oldest = resolved.keys().next();
-          if (!oldest.done) resolved.delete(oldest.value);
-        }
-        resolved.set(iss, entry);
-        return entry;
-      })().finally(() => resolving.delete(iss));
-      resolving.set(iss, pending);
-    }
-    const entry = await pending;
-    if (!entry) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
-    return entry;
+  function resolveIssuer(iss: string): Promise<IssuerEntry> {
+    if (!tenants) return Promise.reject(authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx));
+    return tenants.get(iss);
   }
 
   function checkCachedTimes(entry: CacheEntry<TClaims>, nowMs: number, token: string): void {
@@ -213,6 +180,22 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     if (Array.isArray(aud) && !aud.every((a) => typeof a === 'string')) {
       throw authError('claim_invalid', 'The "aud" claim is missing or invalid.', ctx);
     }
+  }
+
+  /**
+   * A token with `cnf` (RFC 7800) is bound to a key its holder must prove; this library does not see
+   * the proof, so by default such a token is refused rather than honoured as a bearer token.
+   */
+  function confirmationOf(payload: JwtClaims): ConfirmationClaim | undefined {
+    if (!Object.hasOwn(payload, 'cnf')) return undefined;
+    if (config.senderConstrained === 'reject') {
+      throw authError('token_sender_constrained', MESSAGES.token_sender_constrained, ctx);
+    }
+    const { cnf } = payload;
+    if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) {
+      throw authError('claim_invalid', 'The "cnf" claim is missing or invalid.', ctx);
+    }
+    return cnf;
   }
 
   const customChecks = config.claimsSchema !== undefined || Object.keys(config.claimValidators).length > 0;
@@ -294,15 +277,22 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     const hit = cache.get(token);
     if (!hit) return undefined;
     const nowMs = Date.now();
-    if (nowMs >= hit.expiresAtMs || !hit.source.usable(hit.keyId, nowMs)) {
+    const { issuer } = hit;
+    if (
+      nowMs >= hit.expiresAtMs ||
+      issuer.revoked ||
+      nowMs >= issuer.expiresAt ||
+      !issuer.source.usable(hit.keyId, nowMs)
+    ) {
       cache.delete(token);
       return undefined;
     }
+    if (nowMs >= issuer.refreshAt) tenants?.renew(issuer, nowMs);
     if (span.isRecording()) {
-      const { issuer, header } = hit.principal;
+      const { header } = hit.principal;
       span.setAttributes({
         'amas.oidc.cache': 'hit',
-        'amas.oidc.issuer': issuer,
+        'amas.oidc.issuer': hit.principal.issuer,
         'amas.oidc.algorithm': header.alg,
       });
       if (header.kid !== undefined && SAFE_ATTRIBUTE.test(header.kid))
@@ -325,13 +315,16 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     if (recording) span.setAttribute('amas.oidc.issuer', issuer.config.issuer);
     const { payload, keyId } = await verifyWithKeys(token, parsed, issuer);
     checkRegisteredClaims(payload);
+    const confirmation = confirmationOf(payload);
     const claims = customChecks ? await validateClaims(payload) : (payload as TClaims);
+    // The resolver may have withdrawn the issuer while the keys were fetched.
+    if (issuer.revoked) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
     const header = Object.freeze({
       alg: parsed.alg,
       ...(parsed.kid === undefined ? {} : { kid: parsed.kid }),
       ...(parsed.typ === undefined ? {} : { typ: parsed.typ }),
     });
-    const principal = buildPrincipal<TClaims>(payload, claims, header);
+    const principal = buildPrincipal<TClaims>(payload, claims, header, confirmation);
     if (cache && !closed) {
       const nowMs = Date.now();
       const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
@@ -345,7 +338,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
         nbf: typeof payload.nbf === 'number' ? payload.nbf : undefined,
         iat: typeof payload.iat === 'number' ? payload.iat : undefined,
         expiresAtMs,
-        source: issuer.source,
+        issuer,
         keyId,
       });
     }
@@ -412,7 +405,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   }
 
   function entries(): IssuerEntry[] {
-    return [...configured.values(), ...resolved.values()];
+    return tenants ? [...configured.values(), ...tenants.entries()] : [...configured.values()];
   }
 
   function health(): VerifierHealth {
@@ -453,7 +446,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     closed = true;
     controller.abort();
     cache?.clear();
-    resolved.clear();
+    tenants?.clear();
   }
 
   return Object.freeze({

@@ -47,6 +47,7 @@ describe('RFC 6750 responses', () => {
       algorithm_not_allowed: 401,
       key_not_found: 401,
       token_type_invalid: 401,
+      token_sender_constrained: 401,
       claim_invalid: 401,
       insufficient_scope: 403,
       invalid_request: 400,
@@ -115,6 +116,7 @@ describe('RFC 6750 responses', () => {
       token_expired: 'invalid_token',
       key_not_found: 'invalid_token',
       token_type_invalid: 'invalid_token',
+      token_sender_constrained: 'invalid_token',
     };
     for (const [code, error] of Object.entries(expected)) {
       const value = bearerChallenge(code as OidcErrorCode, 'd');

@@ -127,10 +127,10 @@ export async function rejectsWith(promise: Promise<unknown>, code: string, statu
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `fn` until it returns true or `timeoutMs` passes. */
+/** Polls `fn` until it returns true or `timeoutMs` passes (on the monotonic clock: tests may fake `Date`). */
 export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 25) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
     if (await fn()) return;
     await sleep(stepMs);
   }

@@ -136,6 +136,45 @@ describe('options are validated once, at the factory, with messages that name th
     );
   });
 
+  it('accepts senderConstrained reject or allow only, and says what each means', () => {
+    expect(() => createVerifier({ ...base, senderConstrained: 'allow' })).not.toThrow();
+    expect(() => createVerifier({ ...base, senderConstrained: 'reject' })).not.toThrow();
+    for (const value of ['ignore', true, 'Allow']) {
+      expect(problem({ ...base, senderConstrained: value })).toContain(
+        "senderConstrained: must be 'reject' (refuse tokens with a cnf claim, the default) or 'allow'",
+      );
+    }
+  });
+
+  it('checks resolverCache: only with a resolver, durations in seconds, bounded', () => {
+    const resolver = () => true;
+    expect(() =>
+      createVerifier({
+        ...base,
+        issuer: resolver,
+        resolverCache: { ttl: 60, refusalTtl: 0, maxRefusals: 5 },
+      }),
+    ).not.toThrow();
+    expect(problem({ ...base, resolverCache: { ttl: 60 } })).toContain(
+      'resolverCache: only applies when issuer is a resolver function',
+    );
+    expect(problem({ ...base, issuer: resolver, resolverCache: { ttl: 300_000 } })).toContain(
+      'resolverCache.ttl: is in seconds and must be at most 86400',
+    );
+    expect(problem({ ...base, issuer: resolver, resolverCache: { ttl: 0 } })).toContain(
+      'resolverCache.ttl: must be at least 1 second',
+    );
+    expect(problem({ ...base, issuer: resolver, resolverCache: { refusalTtl: -1 } })).toContain(
+      'resolverCache.refusalTtl: must not be negative',
+    );
+    expect(problem({ ...base, issuer: resolver, resolverCache: { maxRefusals: 0 } })).toContain(
+      'resolverCache.maxRefusals:',
+    );
+    expect(problem({ ...base, issuer: resolver, resolverCache: { tll: 5 } })).toMatch(
+      /resolverCache: Unrecognized key: "tll"/,
+    );
+  });
+
   it('caps maxTokenLength below the size where V8 stops hashing whole strings', () => {
     expect(problem({ ...base, maxTokenLength: 65_536 })).toContain('maxTokenLength: must be at most 16000');
   });

@@ -6,7 +6,14 @@ import { isOidcError, type OidcError, type OidcErrorCode } from '../src/errors.j
 import { authenticate as expressAuthenticate, requireScopes } from '../src/express.js';
 import type {} from '../src/koa.js';
 import { createTestIssuer } from '../src/testing.js';
-import type { JwtClaims, Principal, Verifier, VerifierHealth } from '../src/types.js';
+import type {
+  ConfirmationClaim,
+  JwtClaims,
+  Principal,
+  Verifier,
+  VerifierHealth,
+  VerifierOptions,
+} from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
 
 describe('public types', () => {
@@ -39,6 +46,28 @@ describe('public types', () => {
   it('principal fields are read-only', () => {
     expectTypeOf<Principal>().toHaveProperty('scopes').toEqualTypeOf<readonly string[]>();
     expectTypeOf<Principal>().toHaveProperty('subject').toEqualTypeOf<string | undefined>();
+  });
+
+  it('sender-constrained tokens: a two-valued option and a read-only confirmation', () => {
+    expectTypeOf<VerifierOptions['senderConstrained']>().toEqualTypeOf<'reject' | 'allow' | undefined>();
+    expectTypeOf<Principal>()
+      .toHaveProperty('confirmation')
+      .toEqualTypeOf<Readonly<ConfirmationClaim> | undefined>();
+    expectTypeOf<OidcErrorCode>()
+      .extract<'token_sender_constrained'>()
+      .toEqualTypeOf<'token_sender_constrained'>();
+    // @ts-expect-error only 'reject' and 'allow'
+    createVerifier({ issuer: 'https://i.test/', audience: 'a', senderConstrained: 'ignore' });
+  });
+
+  it('resolverCache takes durations in seconds', () => {
+    createVerifier({
+      issuer: () => true,
+      audience: 'a',
+      resolverCache: { ttl: 60, refusalTtl: 5, maxRefusals: 10 },
+    });
+    // @ts-expect-error unknown member
+    createVerifier({ issuer: () => true, audience: 'a', resolverCache: { tll: 60 } });
   });
 
   it('requires issuer and audience', () => {

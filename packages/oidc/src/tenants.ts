@@ -1,0 +1,205 @@
+import { timingSafeEqual } from 'node:crypto';
+import { authError, type ChallengeContext } from './challenge.js';
+import type { KeySource } from './jwks.js';
+import { type ResolvedConfig, type ResolvedIssuer, resolveResolverAnswer } from './options.js';
+import type { IssuerResolver } from './types.js';
+import { untilAborted } from './until-aborted.js';
+
+/** An allowed issuer with its key source, and how long it stays allowed. */
+export interface IssuerEntry {
+  readonly config: ResolvedIssuer;
+  readonly source: KeySource;
+  /** Until when (ms since the epoch) the issuer may verify tokens: `Infinity` for configured issuers. */
+  expiresAt: number;
+  /** From when a verified-token cache hit asks the resolver again, in the background. */
+  refreshAt: number;
+  /** Set when the resolver refused the issuer or answered differently, or the entry was evicted. */
+  revoked: boolean;
+}
+
+/** An entry for an issuer of the options: allowed for as long as the verifier lives. */
+export function configuredEntry(config: ResolvedIssuer, source: KeySource): IssuerEntry {
+  return {
+    config,
+    source,
+    expiresAt: Number.POSITIVE_INFINITY,
+    refreshAt: Number.POSITIVE_INFINITY,
+    revoked: false,
+  };
+}
+
+// A resolver answer is renewed during the last fifth of its lifetime, so that active issuers never
+// make a request wait on the tenant store.
+const RENEW_AT = 0.8;
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Whether two answers for the same issuer describe the same trust: then its keys and cached tokens are kept. */
+function sameAnswer(a: ResolvedIssuer, b: ResolvedIssuer): boolean {
+  if (a.issuer !== b.issuer || !sameList(a.audience, b.audience) || !sameList(a.algorithms, b.algorithms)) {
+    return false;
+  }
+  const x = a.source;
+  const y = b.source;
+  switch (x.kind) {
+    case 'discovery':
+      return y.kind === 'discovery' && x.discoveryUri === y.discoveryUri;
+    case 'jwks':
+      return y.kind === 'jwks' && x.jwksUri === y.jwksUri;
+    case 'static':
+      return (
+        y.kind === 'static' &&
+        x.keys.ids.size === y.keys.ids.size &&
+        [...x.keys.ids].every((id) => y.keys.ids.has(id))
+      );
+    case 'secret':
+      return (
+        y.kind === 'secret' &&
+        x.secret.byteLength === y.secret.byteLength &&
+        timingSafeEqual(x.secret, y.secret)
+      );
+  }
+}
+
+/**
+ * The answers of an issuer resolver, with a lifetime.
+ *
+ * - An acceptance is trusted for `resolverCache.ttl`, renewed in the background from 80 % of it on
+ *   (one attempt per `jwks.cooldown` while the resolver fails); once expired, requests wait for a new
+ *   answer, and a failure then is a 503, never a stale yes.
+ * - The same answer again keeps the issuer's key source (no JWKS refetch) and its cached tokens; a
+ *   refusal, a different answer or an eviction revokes the entry, which drops its cached tokens.
+ * - A refusal is remembered for `resolverCache.refusalTtl` (at most `maxRefusals` of them), so that a
+ *   repeated unknown `iss` does not call the tenant store per request. Failures are not remembered.
+ * - At most one call per `iss` is in flight, bounded by `jwks.timeout` and by `close()`.
+ */
+export class ResolvedIssuers {
+  private readonly accepted = new Map<string, IssuerEntry>();
+  private readonly refused = new Map<string, number>();
+  private readonly asking = new Map<string, Promise<IssuerEntry | undefined>>();
+
+  constructor(
+    private readonly resolver: IssuerResolver,
+    private readonly config: ResolvedConfig,
+    private readonly signal: AbortSignal,
+    private readonly keySource: (issuer: ResolvedIssuer) => KeySource,
+    private readonly ctx: ChallengeContext,
+  ) {}
+
+  /** The entry of an allowed issuer. Rejects with `issuer_mismatch` (401) or `discovery_failed` (503). */
+  async get(iss: string): Promise<IssuerEntry> {
+    const now = Date.now();
+    const known = this.accepted.get(iss);
+    if (known && now < known.expiresAt) {
+      this.accepted.delete(iss);
+      this.accepted.set(iss, known);
+      if (now >= known.refreshAt) this.renew(known, now);
+      return known;
+    }
+    const refusedUntil = this.refused.get(iss);
+    if (refusedUntil !== undefined) {
+      if (now < refusedUntil) throw this.mismatch();
+      this.refused.delete(iss);
+    }
+    const entry = await this.ask(iss);
+    if (!entry) throw this.mismatch();
+    return entry;
+  }
+
+  /** Asks the resolver again in the background (verified-token cache hits call this when `refreshAt` is due). */
+  renew(entry: IssuerEntry, now: number): void {
+    const iss = entry.config.issuer;
+    if (entry.revoked || this.asking.has(iss)) return;
+    entry.refreshAt = now + this.config.jwks.cooldown * 1000;
+    this.ask(iss).catch(() => {});
+  }
+
+  entries(): IssuerEntry[] {
+    return [...this.accepted.values()];
+  }
+
+  clear(): void {
+    for (const entry of this.accepted.values()) entry.revoked = true;
+    this.accepted.clear();
+    this.refused.clear();
+  }
+
+  private mismatch() {
+    return authError('issuer_mismatch', 'The token issuer is not allowed.', this.ctx);
+  }
+
+  private ask(iss: string): Promise<IssuerEntry | undefined> {
+    let pending = this.asking.get(iss);
+    if (!pending) {
+      pending = this.askResolver(iss).finally(() => this.asking.delete(iss));
+      this.asking.set(iss, pending);
+    }
+    return pending;
+  }
+
+  private async askResolver(iss: string): Promise<IssuerEntry | undefined> {
+    // The answer describes the tenant store at some moment after this one: its lifetime starts here.
+    const askedAt = Date.now();
+    let answer: ResolvedIssuer | undefined;
+    try {
+      const signal = AbortSignal.any([this.signal, AbortSignal.timeout(this.config.jwks.timeout * 1000)]);
+      // A hung tenant store is an outage (503), bounded like a fetch, not a request that never ends.
+      answer = resolveResolverAnswer(iss, await untilAborted(this.resolver(iss), signal), this.config);
+      if (this.signal.aborted) throw new Error('the verifier is closed');
+    } catch (cause) {
+      throw authError('discovery_failed', 'The issuer could not be resolved.', { ...this.ctx, cause });
+    }
+    const previous = this.accepted.get(iss);
+    if (!answer) {
+      if (previous) this.revoke(iss, previous);
+      this.refuse(iss, askedAt);
+      return undefined;
+    }
+    this.refused.delete(iss);
+    if (previous && !previous.revoked && sameAnswer(previous.config, answer)) {
+      this.lease(previous, askedAt);
+      return previous;
+    }
+    if (previous) this.revoke(iss, previous);
+    while (this.accepted.size >= this.config.maxIssuers) {
+      const oldest = this.accepted.entries().next();
+      if (oldest.done) break;
+      this.revoke(oldest.value[0], oldest.value[1]);
+    }
+    const entry: IssuerEntry = {
+      config: answer,
+      source: this.keySource(answer),
+      expiresAt: 0,
+      refreshAt: 0,
+      revoked: false,
+    };
+    this.lease(entry, askedAt);
+    this.accepted.set(iss, entry);
+    return entry;
+  }
+
+  private lease(entry: IssuerEntry, from: number): void {
+    const ttlMs = this.config.resolverCache.ttl * 1000;
+    entry.expiresAt = from + ttlMs;
+    entry.refreshAt = from + ttlMs * RENEW_AT;
+  }
+
+  private revoke(iss: string, entry: IssuerEntry): void {
+    entry.revoked = true;
+    this.accepted.delete(iss);
+  }
+
+  private refuse(iss: string, from: number): void {
+    const { refusalTtl, maxRefusals } = this.config.resolverCache;
+    if (refusalTtl <= 0) return;
+    this.refused.delete(iss);
+    while (this.refused.size >= maxRefusals) {
+      const oldest = this.refused.keys().next();
+      if (oldest.done) break;
+      this.refused.delete(oldest.value);
+    }
+    this.refused.set(iss, from + refusalTtl * 1000);
+  }
+}
