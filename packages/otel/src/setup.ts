@@ -161,8 +161,33 @@ function startTracing(
 
   const flush = (timeoutMs: number) =>
     withDeadline(provider.forceFlush(), timeoutMs, 'flush', config.batch.exportTimeoutMs);
-  const hooks = installExitHooks(config.signals, config.signalTimeoutMs, config.flushOnExit, flush, (m) =>
-    logger.warn(m),
+  // What has been said about lost spans so far: each report gives only what is new.
+  const reported = { dropped: 0, failed: 0 };
+  const reportFailed = (failed: number): void => {
+    if (failed <= reported.failed) return;
+    logger.warn(
+      `${failed - reported.failed} spans could not be exported (the collector refused them or was unreachable)`,
+    );
+    reported.failed = failed;
+  };
+  const hooks = installExitHooks(
+    config.signals,
+    config.signalTimeoutMs,
+    config.flushOnExit,
+    flush,
+    (m) => logger.warn(m),
+    () => {
+      // The process is ending: whatever was sampled and neither exported nor refused is lost now, whether
+      // the queue was full or the export had not finished.
+      const lost = tally.lost();
+      if (lost.dropped > reported.dropped) {
+        logger.warn(
+          `${lost.dropped - reported.dropped} spans were not exported before the process ended (the queue was full, batch.maxQueueSize=${config.batch.maxQueueSize}, or the export did not finish); call and await shutdown() before exiting, or raise batch.maxQueueSize`,
+        );
+        reported.dropped = lost.dropped;
+      }
+      reportFailed(lost.failed);
+    },
   );
 
   let stopped: Promise<void> | undefined;
@@ -189,16 +214,13 @@ function startTracing(
           if (g[PARENT_BASED_PROVIDER] === provider) delete g[PARENT_BASED_PROVIDER];
           const lost = tally.lost();
           // Only a completed flush tells dropped spans apart from spans still on their way.
-          if (flushed && lost.dropped > 0) {
+          if (flushed && lost.dropped > reported.dropped) {
             logger.warn(
-              `${lost.dropped} spans were dropped because the queue was full (batch.maxQueueSize=${config.batch.maxQueueSize}); raise batch.maxQueueSize or OTEL_BSP_MAX_QUEUE_SIZE`,
+              `${lost.dropped - reported.dropped} spans were dropped because the queue was full (batch.maxQueueSize=${config.batch.maxQueueSize}); raise batch.maxQueueSize or OTEL_BSP_MAX_QUEUE_SIZE`,
             );
+            reported.dropped = lost.dropped;
           }
-          if (lost.failed > 0) {
-            logger.warn(
-              `${lost.failed} spans could not be exported (the collector refused them or was unreachable)`,
-            );
-          }
+          reportFailed(lost.failed);
         }
       })();
       return stopped;

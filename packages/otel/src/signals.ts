@@ -10,6 +10,8 @@ export interface ExitHooks {
  * would have ended the process), raise it again so that the process ends exactly as it would have. When
  * the application has its own listener, it decides; nothing here keeps the process alive beyond the deadline.
  * On `beforeExit`: flush, once per batch of work, so that the loop can empty and the process exit.
+ * `leaving` runs when the process is about to end (`exit`, or just before a signal is raised again), to say
+ * what was lost: it must be synchronous.
  */
 export function installExitHooks(
   signals: readonly ShutdownSignal[],
@@ -17,6 +19,7 @@ export function installExitHooks(
   flushOnExit: boolean,
   flush: (timeoutMs: number) => Promise<void>,
   warn: (message: string) => void,
+  leaving: () => void = () => {},
 ): ExitHooks {
   const listeners = new Map<ShutdownSignal, () => void>();
   let flushing: Promise<void> | undefined;
@@ -31,6 +34,8 @@ export function installExitHooks(
 
   const reraise = (signal: ShutdownSignal): void => {
     remove();
+    // A process killed by a signal emits no `exit`: this is the last moment to say what was lost.
+    leaving();
     process.kill(process.pid, signal);
   };
 
@@ -61,11 +66,13 @@ export function installExitHooks(
     void flushOnce(timeoutMs);
   };
   if (flushOnExit) process.on('beforeExit', beforeExit);
+  process.on('exit', leaving);
 
   function remove(): void {
     for (const [signal, listener] of listeners) process.removeListener(signal, listener);
     listeners.clear();
     process.removeListener('beforeExit', beforeExit);
+    process.removeListener('exit', leaving);
   }
   return { remove };
 }
