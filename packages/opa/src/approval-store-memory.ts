@@ -44,8 +44,8 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
   if (!Number.isInteger(maxRecords) || maxRecords < 1) {
     throw new TypeError('createMemoryApprovalStore: option "maxRecords" must be a positive integer');
   }
-  if (!Number.isInteger(retentionMs) || retentionMs < 0) {
-    throw new TypeError('createMemoryApprovalStore: option "retentionMs" must be an integer >= 0');
+  if (typeof retentionMs !== 'number' || !(retentionMs >= 0)) {
+    throw new TypeError('createMemoryApprovalStore: option "retentionMs" must be a number >= 0');
   }
   const records = new Map<string, ApprovalRecord>();
   // principal sub -> ids of its pending requests (pruned lazily of decided and expired ones).

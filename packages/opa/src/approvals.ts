@@ -272,6 +272,11 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
           { headers },
         );
       }
+      const got = result.record;
+      // Hand back only a request bound to this very action and principal, whatever the store says.
+      if (got.actionHash !== record.actionHash || got.principal?.sub !== record.principal.sub) {
+        throw storeFailure(new Error('the approval store answered another request'));
+      }
       if (result.created) {
         audit({
           id: record.id,
@@ -282,7 +287,7 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
           actionHash: record.actionHash,
         });
       }
-      return result.record;
+      return got;
     },
     async get(id) {
       if (!ID.test(id)) return undefined;

@@ -5,7 +5,7 @@ export {
   handleApprovalRoute,
   isJsonContentType,
 } from './approval-routes.js';
-export { createMemoryApprovalStore } from './approval-store-memory.js';
+export { createMemoryApprovalStore, type MemoryApprovalStoreOptions } from './approval-store-memory.js';
 export { createRedisApprovalStore, type RedisApprovalStoreOptions } from './approval-store-redis.js';
 export { type Approvals, type ApprovalsOptions, createApprovals } from './approvals.js';
 export { type BreakerState, type CircuitBreaker, createBreaker } from './breaker.js';

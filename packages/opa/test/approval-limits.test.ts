@@ -236,6 +236,25 @@ describe('approvals: the limit option and stores that do not honour the interfac
     ).rejects.toSatisfy(code('approval_unavailable'));
   });
 
+  it('attack: a store that answers another principal\'s request as "existing" is a 503, never that request', async () => {
+    const inner = createMemoryApprovalStore();
+    const approvals = createApprovals({ store: inner });
+    const victim = await approvals.request({
+      path: PATH,
+      input: action(1),
+      principal: { sub: 'victim' },
+      approval: requirement,
+    });
+    const buggy: ApprovalStore = {
+      ...inner,
+      create: async () => ({ ok: true, record: victim, created: false }),
+    };
+    const other = createApprovals({ store: buggy });
+    await expect(
+      other.request({ path: PATH, input: action(1), principal: agent, approval: requirement }),
+    ).rejects.toSatisfy(code('approval_unavailable'));
+  });
+
   it('the Redis store refuses a prefix with a hash tag of its own and a bad maxRecords', () => {
     const redis = { eval: () => undefined, hgetall: () => undefined } as unknown as Redis;
     expect(() => createRedisApprovalStore({ redis, prefix: 'a{b}:' })).toThrow(/prefix/);

@@ -1,5 +1,11 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import type { Authorization, Decision } from '../src/types.js';
+import type {
+  ApprovalCreateResult,
+  ApprovalRecord,
+  ApprovalStore,
+  Authorization,
+  Decision,
+} from '../src/types.js';
 
 describe('public types', () => {
   it('only the allow outcome has allowed: true', () => {
@@ -23,5 +29,19 @@ describe('public types', () => {
     const a = {} as Authorization;
     if (a.outcome === 'escalate') expectTypeOf(a.approval.id).toEqualTypeOf<string>();
     if (a.outcome === 'allow') expectTypeOf(a.allowed).toEqualTypeOf<true>();
+  });
+
+  it('a store must enforce the create limits and say whether it created the request', () => {
+    expectTypeOf<ApprovalStore['create']>().parameters.toEqualTypeOf<
+      [ApprovalRecord, { readonly maxPendingPerPrincipal: number }]
+    >();
+    const r = {} as ApprovalCreateResult;
+    if (r.ok) expectTypeOf(r.created).toEqualTypeOf<boolean>();
+    else expectTypeOf(r.code).toEqualTypeOf<'approval_limit' | 'approval_store_full'>();
+  });
+
+  it('a denial for the approval limit can carry a Retry-After hint', () => {
+    const a = {} as Authorization;
+    if (a.outcome === 'deny') expectTypeOf(a.retryAfterSeconds).toEqualTypeOf<number | undefined>();
   });
 });
