@@ -120,6 +120,16 @@ describe('options are validated once, at the factory, with messages that name th
     expect(message).toContain('issuer.keys[3]: has an unsupported key type');
   });
 
+  it('refuses RSA keys with a public exponent of 0 or 1, naming the key', async () => {
+    const key = await makeKey('RS256');
+    for (const e of ['AA', 'AAAA', 'AQ', 'AAAB']) {
+      expect(problem({ ...base, keys: [key.publicJwk, { ...key.publicJwk, e }] })).toContain(
+        'issuer.keys[1]: has an unsafe RSA public exponent',
+      );
+    }
+    expect(() => createVerifier({ ...base, keys: [key.publicJwk] })).not.toThrow();
+  });
+
   it('refuses duplicate issuers', () => {
     expect(problem({ ...base, issuer: [base.issuer, { issuer: base.issuer }] })).toContain(
       'issuer[1]: "https://login.test/" is listed twice',
