@@ -1,6 +1,6 @@
 import { TelemetryError } from '../errors.js';
 import { budgetOf, quote } from './promql.js';
-import { generateAlertRules, type PrometheusRule, SLO_ALERTS } from './rules.js';
+import { alertRulesAsWritten, type PrometheusRule, SLO_ALERTS } from './rules.js';
 import type { SloDefinition, SloDefinitions, SloService } from './schema.js';
 
 /** A `promtool test rules` file. */
@@ -43,7 +43,8 @@ const FIXTURE_ROUTE = '/fixture';
  * ```
  */
 export function generateSloTests(defs: SloDefinitions, ruleFiles: string[]): PromtoolTestFile {
-  const alerts = generateAlertRules(defs).groups.flatMap((g) => g.rules);
+  // The fixtures expect annotations as Prometheus renders them: the text of the definitions.
+  const alerts = alertRulesAsWritten(defs).groups.flatMap((g) => g.rules);
   const tests: PromtoolTest[] = [];
   // The services' series are distinct, so one test group exercises one SLO of every service at once:
   // the k-th SLO of each, in each scenario. Fewer groups keep promtool fast.

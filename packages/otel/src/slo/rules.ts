@@ -108,6 +108,29 @@ export function generateRecordingRules(defs: SloDefinitions): PrometheusRuleFile
  * ```
  */
 export function generateAlertRules(defs: SloDefinitions): PrometheusRuleFile {
+  const file = alertRulesAsWritten(defs);
+  for (const group of file.groups) {
+    for (const rule of group.rules) {
+      if (rule.annotations === undefined) continue;
+      rule.annotations = Object.fromEntries(
+        Object.entries(rule.annotations).map(([k, v]) => [k, templateOf(v)]),
+      );
+    }
+  }
+  return file;
+}
+
+/**
+ * Prometheus expands annotations as Go templates: text from the definitions (an owner, a policy action)
+ * with `{{` in it would fail `promtool check rules` or render as something else. Each `{{` becomes an
+ * action that prints `{{`, so the annotation renders to exactly the text written.
+ */
+function templateOf(text: string): string {
+  return text.replaceAll('{{', '{{ "{{" }}');
+}
+
+/** The alert rules with their annotations as they must render (what the promtool fixtures expect). */
+export function alertRulesAsWritten(defs: SloDefinitions): PrometheusRuleFile {
   return {
     groups: defs.services.map((service) => {
       const rules: PrometheusRule[] = [];

@@ -231,6 +231,12 @@ function resolve(raw: Raw, source: string): SloDefinitions {
       } catch {
         problems.push(`${where}regex ${JSON.stringify(m.regex)} does not compile`);
       }
+      const unsupported = notRe2(m.regex);
+      if (unsupported !== undefined) {
+        problems.push(
+          `${where}regex ${JSON.stringify(m.regex)} uses ${unsupported}, which Prometheus (RE2) does not support`,
+        );
+      }
       if (re && m.example !== undefined && !re.test(m.example)) {
         problems.push(
           `${where}example ${JSON.stringify(m.example)} does not match ${JSON.stringify(m.regex)}`,
@@ -310,6 +316,20 @@ function resolve(raw: Raw, source: string): SloDefinitions {
     })),
     services,
   });
+}
+
+/**
+ * What a JavaScript regular expression may use that RE2, Prometheus's engine, refuses (the rules would then
+ * fail to load): lookarounds, backreferences, and named groups written `(?<name>`.
+ */
+function notRe2(source: string): string | undefined {
+  for (const escaped of source.matchAll(/\\./g)) {
+    if (/^\\[1-9k]$/.test(escaped[0])) return `a backreference (${escaped[0]})`;
+  }
+  const unescaped = source.replace(/\\./g, '__');
+  if (/\(\?<?[=!]/.test(unescaped)) return 'a lookahead or lookbehind';
+  if (/\(\?</.test(unescaped)) return 'a named group (?<name>...); use a plain group';
+  return undefined;
 }
 
 function at(path: PropertyKey[]): string {
