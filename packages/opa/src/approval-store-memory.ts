@@ -94,12 +94,14 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
   return {
     // No await inside: one synchronous step, so nothing interleaves between the checks and the write.
     async create(record, limits): Promise<ApprovalCreateResult> {
+      const max = limits?.maxPendingPerPrincipal;
+      if (!Number.isInteger(max) || max < 1) throw new TypeError('maxPendingPerPrincipal must be >= 1');
       const at = record.createdAt;
       const sub = record.principal.sub;
       const mine = pendingOf(sub, at);
       const same = mine.find((r) => sameAction(r, record));
       if (same) return { ok: true, record: same, created: false };
-      if (mine.length >= limits.maxPendingPerPrincipal) {
+      if (mine.length >= max) {
         return { ok: false, code: 'approval_limit', retryAfterMs: earliest(mine, at) };
       }
       if (records.size >= maxRecords) sweep(at);

@@ -255,6 +255,31 @@ describe('approvals: the limit option and stores that do not honour the interfac
     ).rejects.toSatisfy(code('approval_unavailable'));
   });
 
+  it.each(stores)(
+    'the %s refuses to create without a valid limit (never unbounded)',
+    async (_name, makeStore) => {
+      const store = makeStore(Date.now);
+      const approvals = createApprovals({ store });
+      const record = await approvals.request({
+        path: PATH,
+        input: action(1),
+        principal: agent,
+        approval: requirement,
+      });
+      for (const limits of [
+        undefined,
+        {},
+        { maxPendingPerPrincipal: 0 },
+        { maxPendingPerPrincipal: Number.NaN },
+      ]) {
+        await expect(
+          store.create({ ...record, id: crypto.randomUUID() }, limits as never),
+          JSON.stringify(limits),
+        ).rejects.toThrow(/maxPendingPerPrincipal/);
+      }
+    },
+  );
+
   it('the Redis store refuses a prefix with a hash tag of its own and a bad maxRecords', () => {
     const redis = { eval: () => undefined, hgetall: () => undefined } as unknown as Redis;
     expect(() => createRedisApprovalStore({ redis, prefix: 'a{b}:' })).toThrow(/prefix/);
