@@ -1,140 +1,36 @@
-// @amas/contracts: checks per second for a typical contract, side by side with the floor of the work
-// (a precompiled ajv validate plus a Map lookup) and with an equivalent zod schema; then the Redis store's
-// checks per second and latency percentiles at 50 concurrent callers against a real redis-server.
+// @amas/contracts: checks per second for a typical contract with the memory store, side by side with the
+// floor of the work (a precompiled ajv validate plus a Map lookup) and with an equivalent zod schema, then
+// the same with an OpenTelemetry SDK recording every span (both in contracts-micro.mjs, each in its own
+// process); then the Redis store's checks per second and latency percentiles at 50 concurrent callers
+// against a real redis-server.
 //
-//   pnpm --filter @amas/bench bench contracts          (BENCH_DURATION=seconds per round, default 2)
-import { spawn } from 'node:child_process';
+//   pnpm --filter @amas/bench bench contracts
+//   (BENCH_DURATION = seconds per turn, default 2; BENCH_ROUNDS = interleaved rounds, default 7)
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRedisBudgetStore, createRegistry } from '@amas/contracts';
-import { Ajv } from 'ajv';
 import { Redis } from 'ioredis';
-import * as z from 'zod';
+import { contract, input, PRINCIPALS } from './contracts-cases.mjs';
 
+const here = dirname(fileURLToPath(import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 2);
 const ROUNDS = 3;
 const CONCURRENCY = 50;
 
-// A typical tool: a code search with three fields, strict schema; the budgeted variant adds two
-// budgets (a call counter and a named effect read from the input) whose limits are never reached.
-const searchInput = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['query'],
-  properties: {
-    query: { type: 'string', minLength: 1, maxLength: 1000 },
-    path: { type: 'string', minLength: 1, maxLength: 4096 },
-    max_results: { type: 'integer', minimum: 1, maximum: 1000 },
-  },
+const micro = (args, title) => {
+  console.log(`\n${title}`);
+  const r = spawnSync(process.execPath, ['--expose-gc', join(here, 'contracts-micro.mjs'), ...args], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) process.exit(r.status ?? 1);
 };
-const contract = {
-  name: 'code_reviewer',
-  version: '1.0.0',
-  description: 'Benchmark contract.',
-  tools: {
-    search_code: { input: searchInput },
-    search_budgeted: {
-      input: searchInput,
-      effects: { 'search.results': { input: 'max_results', default: 100 } },
-    },
-  },
-  budgets: [
-    { tool: 'search_budgeted', limit: 1e12, window: '1h' },
-    { effect: 'search.results', limit: 1e15, window: '1h' },
-  ],
-};
-const input = { query: 'createRegistry', path: 'packages/contracts/src', max_results: 50 };
-const PRINCIPALS = Array.from({ length: 1000 }, (_, i) => `agent-${i}`);
-
-// The floor: what any implementation must do at least (find the tool, validate the input).
-const ajv = new Ajv({ allErrors: true });
-const floorValidate = ajv.compile(searchInput);
-const floorRoles = new Map([['code_reviewer', new Map([['search_code', floorValidate]])]]);
-const floor = (role, tool, data) => {
-  const v = floorRoles.get(role)?.get(tool);
-  return v?.(data) === true;
-};
-
-// The same schema in zod, behind the same lookup.
-const zodSchema = z.strictObject({
-  query: z.string().min(1).max(1000),
-  path: z.string().min(1).max(4096).optional(),
-  max_results: z.int().min(1).max(1000).optional(),
-});
-const zodRoles = new Map([['code_reviewer', new Map([['search_code', zodSchema]])]]);
-const zodCheck = (role, tool, data) => {
-  const s = zodRoles.get(role)?.get(tool);
-  return s?.safeParse(data).success === true;
-};
-
-const memory = createRegistry({ contracts: [contract] });
-
-async function measureSync(fn) {
-  const end = performance.now() + DURATION * 1000;
-  let n = 0;
-  while (performance.now() < end) {
-    for (let i = 0; i < 1000; i++) if (!fn(i)) throw new Error('unexpected deny');
-    n += 1000;
-  }
-  return n / DURATION;
-}
-
-async function measureAsync(fn) {
-  const end = performance.now() + DURATION * 1000;
-  let n = 0;
-  while (performance.now() < end) {
-    for (let i = 0; i < 1000; i++) if (!(await fn(i)).allowed) throw new Error('unexpected deny');
-    n += 1000;
-  }
-  return n / DURATION;
-}
-
-const cases = [
-  ['floor: ajv validate + Map lookup', () => measureSync(() => floor('code_reviewer', 'search_code', input))],
-  [
-    'floor, awaited (what an async API costs alone)',
-    () => measureAsync(() => Promise.resolve({ allowed: floor('code_reviewer', 'search_code', input) })),
-  ],
-  ['zod safeParse + Map lookup', () => measureSync(() => zodCheck('code_reviewer', 'search_code', input))],
-  [
-    '@amas/contracts check, no budget',
-    () =>
-      measureAsync((i) =>
-        memory.check({ role: 'code_reviewer', tool: 'search_code', input, principal: PRINCIPALS[i % 1000] }),
-      ),
-  ],
-  [
-    '@amas/contracts check, 2 budgets (memory)',
-    () =>
-      measureAsync((i) =>
-        memory.check({
-          role: 'code_reviewer',
-          tool: 'search_budgeted',
-          input,
-          principal: PRINCIPALS[i % 1000],
-        }),
-      ),
-  ],
-];
+micro([], 'In process, memory store, no OpenTelemetry SDK (spans are no-ops)');
+micro(['--traced'], 'In process, memory store, with an OpenTelemetry SDK recording every span');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-
-console.log(`node ${process.version}, ${DURATION}s per round, ${ROUNDS} rounds (median), cases interleaved`);
-const results = new Map(cases.map(([name]) => [name, []]));
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, run] of cases) results.get(name).push(await run());
-}
-const floorRate = median(results.get(cases[0][0]));
-console.log('\n| case | checks/s | vs floor |');
-console.log('| --- | ---: | ---: |');
-for (const [name] of cases) {
-  const rate = median(results.get(name));
-  console.log(`| ${name} | ${fmt(rate)} | ${(rate / floorRate).toFixed(2)}x |`);
-}
-const budgeted = median(results.get(cases[4][0]));
-console.log(
-  `\ntargets: >= 0.5x floor (${(budgeted / floorRate).toFixed(2)}x with budgets), >= 1,000,000 checks/s on the memory store (${fmt(budgeted)})`,
-);
 
 // Redis: a real redis-server on a free port, 50 concurrent callers, every check one Lua script call.
 function freePort() {
