@@ -17,6 +17,28 @@ import type { GatewayConfig } from './config.js';
 import { type EmbeddedServices, startEmbeddedServices } from './embedded.js';
 import { createToolbox, type ToolHandler } from './tools/index.js';
 
+/**
+ * Connects to Redis before the gateway takes traffic. Commands never queue while the connection is
+ * down (`enableOfflineQueue: false`): a check then fails at once, closed, instead of waiting.
+ */
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, {
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+  });
+  try {
+    await redis.connect();
+    return redis;
+  } catch (err) {
+    redis.disconnect();
+    throw new Error(
+      `AMAS_REDIS_URL: cannot connect to Redis (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
 /** Everything a gateway app needs, built once at start from the configuration. */
 export interface GatewayServices {
   readonly config: Readonly<GatewayConfig>;
@@ -48,9 +70,7 @@ export interface GatewayServices {
  * ```
  */
 export async function createGatewayServices(config: Readonly<GatewayConfig>): Promise<GatewayServices> {
-  const redis = config.redisUrl
-    ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, enableOfflineQueue: false })
-    : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl) : undefined;
   const registry = createRegistry({
     ...(config.contractsDir ? { paths: [config.contractsDir] } : { contracts: predefinedRoles() }),
     store: redis ? createRedisBudgetStore({ client: redis }) : createMemoryBudgetStore(),

@@ -419,6 +419,14 @@ export function gatewaySuite(name: string, createHandler: CreateHandler): void {
         }
       });
 
+      it('refuses to start when Redis cannot be reached, naming the variable', async () => {
+        const dead = await startRedis();
+        await dead.stop();
+        await expect(
+          startGateway(name, readConfig({ ...env(), AMAS_REDIS_URL: dead.url }), createHandler),
+        ).rejects.toThrow(/AMAS_REDIS_URL/);
+      });
+
       it('denies with 503 budget_store_unavailable when Redis is gone', async () => {
         const g = await startGateway(name, readConfig(env()), createHandler);
         const other = await startRedis();
