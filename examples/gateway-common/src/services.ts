@@ -28,6 +28,13 @@ async function connectRedis(url: string): Promise<Redis> {
     enableOfflineQueue: false,
     lazyConnect: true,
   });
+  // Failed commands already fail closed; log connection errors, at most one line every 10 s.
+  let lastLog = 0;
+  redis.on('error', (err: Error) => {
+    if (Date.now() - lastLog < 10_000) return;
+    lastLog = Date.now();
+    console.error(`redis: ${err.message}`);
+  });
   try {
     await redis.connect();
     return redis;
