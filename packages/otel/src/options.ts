@@ -30,7 +30,10 @@ const hasMethods =
     names.every((n) => typeof (value as Record<string, unknown>)[n] === 'function');
 
 const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an absolute http:// or https:// URL' });
+// A Node.js timer holds at most 2^31-1 ms; beyond it, it fires after 1 ms (a deadline that always passes).
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const positiveInt = z.number().int().positive();
+const timerMs = positiveInt.max(MAX_TIMER_MS);
 /**
  * What a Node.js client refuses in a header value (its own check): CR or LF would smuggle another header,
  * and any other control character or a character beyond Latin-1 makes every export request throw.
@@ -58,7 +61,7 @@ const telemetryOptions = z.strictObject({
   endpoint: httpUrl.optional(),
   tracesEndpoint: httpUrl.optional(),
   headers: z.record(headerName, headerValue).optional(),
-  timeoutMs: positiveInt.optional(),
+  timeoutMs: timerMs.optional(),
   compression: z.enum(['none', 'gzip']).optional(),
   sampler: z
     .union([z.enum(SAMPLERS), z.custom((v) => hasMethods('shouldSample')(v))], {
@@ -71,8 +74,8 @@ const telemetryOptions = z.strictObject({
     .strictObject({
       maxQueueSize: positiveInt.optional(),
       maxExportBatchSize: positiveInt.optional(),
-      scheduledDelayMs: z.number().int().nonnegative().optional(),
-      exportTimeoutMs: positiveInt.optional(),
+      scheduledDelayMs: z.number().int().nonnegative().max(MAX_TIMER_MS).optional(),
+      exportTimeoutMs: timerMs.optional(),
     })
     .refine((b) => b.maxExportBatchSize === undefined || b.maxExportBatchSize <= (b.maxQueueSize ?? 8192), {
       error: 'maxExportBatchSize must not exceed maxQueueSize',
@@ -86,7 +89,7 @@ const telemetryOptions = z.strictObject({
       z.boolean(),
       z.strictObject({
         signals: z.array(z.enum(SIGNALS)).optional(),
-        timeoutMs: positiveInt.optional(),
+        timeoutMs: timerMs.optional(),
       }),
     ])
     .optional(),

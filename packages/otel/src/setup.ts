@@ -335,7 +335,8 @@ async function withDeadline(
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new TelemetryError('flush_timeout', `${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
+      // Beyond 2^31-1 ms (Infinity included), a Node.js timer fires after 1 ms.
+      Math.min(timeoutMs, 2 ** 31 - 1),
     );
     timer.unref();
   });
