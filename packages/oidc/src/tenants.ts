@@ -13,8 +13,13 @@ export interface IssuerEntry {
   expiresAt: number;
   /** From when a verified-token cache hit asks the resolver again, in the background. */
   refreshAt: number;
-  /** Set when the resolver refused the issuer or answered differently, or the entry was evicted. */
-  revoked: boolean;
+  /**
+   * Set when the entry left the directory (the resolver refused the issuer or answered differently,
+   * `maxIssuers` evicted it, the verifier closed): tokens cached under it are verified again.
+   */
+  dropped: boolean;
+  /** Set when the resolver refused the issuer: a verification still running under the entry fails. */
+  withdrawn: boolean;
 }
 
 /** An entry for an issuer of the options: allowed for as long as the verifier lives. */
@@ -24,7 +29,8 @@ export function configuredEntry(config: ResolvedIssuer, source: KeySource): Issu
     source,
     expiresAt: Number.POSITIVE_INFINITY,
     refreshAt: Number.POSITIVE_INFINITY,
-    revoked: false,
+    dropped: false,
+    withdrawn: false,
   };
 }
 
@@ -70,7 +76,8 @@ function sameAnswer(a: ResolvedIssuer, b: ResolvedIssuer): boolean {
  *   (one attempt per `jwks.cooldown` while the resolver fails); once expired, requests wait for a new
  *   answer, and a failure then is a 503, never a stale yes.
  * - The same answer again keeps the issuer's key source (no JWKS refetch) and its cached tokens; a
- *   refusal, a different answer or an eviction revokes the entry, which drops its cached tokens.
+ *   refusal, a different answer or an eviction drops the entry, and with it its cached tokens; a
+ *   refusal also fails the verifications still running under it.
  * - A refusal is remembered for `resolverCache.refusalTtl` (at most `maxRefusals` of them), so that a
  *   repeated unknown `iss` does not call the tenant store per request. Failures are not remembered.
  * - At most one call per `iss` is in flight, bounded by `jwks.timeout` and by `close()`.
@@ -111,7 +118,7 @@ export class ResolvedIssuers {
   /** Asks the resolver again in the background (verified-token cache hits call this when `refreshAt` is due). */
   renew(entry: IssuerEntry, now: number): void {
     const iss = entry.config.issuer;
-    if (entry.revoked || this.asking.has(iss)) return;
+    if (entry.dropped || this.asking.has(iss)) return;
     entry.refreshAt = now + this.config.jwks.cooldown * 1000;
     this.ask(iss).catch(() => {});
   }
@@ -121,7 +128,7 @@ export class ResolvedIssuers {
   }
 
   clear(): void {
-    for (const entry of this.accepted.values()) entry.revoked = true;
+    for (const entry of this.accepted.values()) entry.dropped = true;
     this.accepted.clear();
     this.refused.clear();
   }
@@ -153,27 +160,31 @@ export class ResolvedIssuers {
     }
     const previous = this.accepted.get(iss);
     if (!answer) {
-      if (previous) this.revoke(iss, previous);
+      if (previous) {
+        previous.withdrawn = true;
+        this.drop(iss, previous);
+      }
       this.refuse(iss, askedAt);
       return undefined;
     }
     this.refused.delete(iss);
-    if (previous && !previous.revoked && sameAnswer(previous.config, answer)) {
+    if (previous && sameAnswer(previous.config, answer)) {
       this.lease(previous, askedAt);
       return previous;
     }
-    if (previous) this.revoke(iss, previous);
+    if (previous) this.drop(iss, previous);
     while (this.accepted.size >= this.config.maxIssuers) {
       const oldest = this.accepted.entries().next();
       if (oldest.done) break;
-      this.revoke(oldest.value[0], oldest.value[1]);
+      this.drop(oldest.value[0], oldest.value[1]);
     }
     const entry: IssuerEntry = {
       config: answer,
       source: this.keySource(answer),
       expiresAt: 0,
       refreshAt: 0,
-      revoked: false,
+      dropped: false,
+      withdrawn: false,
     };
     this.lease(entry, askedAt);
     this.accepted.set(iss, entry);
@@ -186,8 +197,8 @@ export class ResolvedIssuers {
     entry.refreshAt = from + ttlMs * RENEW_AT;
   }
 
-  private revoke(iss: string, entry: IssuerEntry): void {
-    entry.revoked = true;
+  private drop(iss: string, entry: IssuerEntry): void {
+    entry.dropped = true;
     this.accepted.delete(iss);
   }
 

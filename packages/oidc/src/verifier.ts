@@ -29,7 +29,7 @@ interface CacheEntry<TClaims> {
   readonly nbf: number | undefined;
   readonly iat: number | undefined;
   readonly expiresAtMs: number;
-  /** The issuer entry the token was verified under: a revoked or expired entry drops the token. */
+  /** The issuer entry the token was verified under: a dropped or expired entry drops the token. */
   readonly issuer: IssuerEntry;
   readonly keyId: string;
 }
@@ -280,7 +280,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     const { issuer } = hit;
     if (
       nowMs >= hit.expiresAtMs ||
-      issuer.revoked ||
+      issuer.dropped ||
       nowMs >= issuer.expiresAt ||
       !issuer.source.usable(hit.keyId, nowMs)
     ) {
@@ -318,7 +318,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     const confirmation = confirmationOf(payload);
     const claims = customChecks ? await validateClaims(payload) : (payload as TClaims);
     // The resolver may have withdrawn the issuer while the keys were fetched.
-    if (issuer.revoked) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
+    if (issuer.withdrawn) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
     const header = Object.freeze({
       alg: parsed.alg,
       ...(parsed.kid === undefined ? {} : { kid: parsed.kid }),

@@ -190,6 +190,19 @@ describe('accepted issuers live for resolverCache.ttl', () => {
     await rejectsWith(v.verify(await acme.mint()), 'issuer_mismatch', 401);
   });
 
+  it('an eviction by maxIssuers does not fail a verification in flight (the issuer was not refused)', async () => {
+    const store = tenantStore([acme.issuer, globex.issuer]);
+    const v = multiTenant(store, { maxIssuers: 1 });
+    await v.verify(await acme.mint());
+    at(10); // past jwks.cooldown: a new kid may cause a refetch
+    const kid = await acme.addKey();
+    acme.fail('slow', { delayMs: 300, target: 'jwks' });
+    const pending = v.verify(await acme.mint({}, { kid }));
+    await v.verify(await globex.mint()); // evicts acme while its JWKS is being fetched
+    expect((await pending).issuer).toBe(acme.issuer);
+    expect(store.calls).toBe(2);
+  });
+
   it('an issuer evicted by maxIssuers loses its cached tokens until the resolver is asked again', async () => {
     const store = tenantStore([acme.issuer, globex.issuer]);
     const v = multiTenant(store, { maxIssuers: 1 });
