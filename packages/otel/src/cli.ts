@@ -66,8 +66,9 @@ function main(argv: string[]): number {
       process.stderr.write(`amas-slo: ${err.message}\n`);
       return 1;
     }
-    const code = (err as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
+    // A file-system error (missing file, no permission, --out under a file, read-only disk): one line, no stack.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
       process.stderr.write(`amas-slo: ${(err as Error).message}\n`);
       return 1;
     }

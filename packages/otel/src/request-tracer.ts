@@ -97,8 +97,9 @@ export function createRequestTracer<Req>(
   const opts = parseTraceRequestsOptions(options);
   const ignore = opts.ignore ?? DEFAULT_IGNORE_PATHS;
   const isIgnored = typeof ignore === 'function' ? safePredicate(ignore) : pathMatcher(ignore);
+  // Node.js lower-cases the names of incoming headers.
   const requestIdHeader =
-    opts.requestIdHeader === false ? undefined : (opts.requestIdHeader ?? 'x-request-id');
+    opts.requestIdHeader === false ? undefined : (opts.requestIdHeader ?? 'x-request-id').toLowerCase();
   const recordPath = opts.recordPath ?? true;
   const fixedTracer = opts.tracer as Tracer | undefined;
 

@@ -408,3 +408,31 @@ describe.each([
     expect(s.attributes['url.path']).toBe('/v2/orgs/acme/members/42');
   });
 });
+
+describe.each([
+  ['Express 5', 'express'],
+  ['Koa 3', 'koa'],
+])('%s requestIdHeader', (_name, framework) => {
+  it('finds the header whatever the case it is configured in (Node.js lower-cases header names)', async () => {
+    const t = startTracing();
+    let base: string;
+    if (framework === 'express') {
+      const app = express5();
+      app.use(expressTrace({ requestIdHeader: 'X-Correlation-ID' }));
+      app.get('/x', (_req, res) => {
+        res.send('ok');
+      });
+      const { createServer } = await import('node:http');
+      base = (await serve(createServer(app as never))).base;
+    } else {
+      const app = new Koa3();
+      app.use(koaTrace({ requestIdHeader: 'X-Correlation-ID' }));
+      app.use((ctx) => {
+        ctx.body = 'ok';
+      });
+      base = (await serve(app.listen(0, '127.0.0.1'))).base;
+    }
+    await fetch(`${base}/x`, { headers: { 'x-correlation-id': 'corr-42' } });
+    expect(only(await serverSpans(t, 1)).attributes['amas.otel.request_id']).toBe('corr-42');
+  });
+});

@@ -2,7 +2,7 @@
 // generated rules must pass `promtool check rules` and their generated fixtures `promtool test rules`
 // (Debian's promtool), label values must be escaped in PromQL and YAML, alert annotations must render to
 // the text written, and every service must get its own dashboard.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -179,5 +179,24 @@ describe('definitions amas-slo must refuse, with the place of the problem', () =
     );
     const out = write('escaped-regex', renderSloFiles(defs));
     expect(promtool(['check', 'rules', SLO_FILES.recording], out).ok).toBe(true);
+  });
+});
+
+describe('amas-slo generate on a file system that says no', () => {
+  it('exits 1 with one line, not a stack trace, when --out is below a regular file', () => {
+    const file = join(scratch, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const definitions = join(import.meta.dirname, '..', '..', '..', 'config', 'slo_definitions.yaml');
+    const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'generate', '--in', definitions, '--out', join(file, 'out')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^amas-slo: ENOTDIR: not a directory/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
