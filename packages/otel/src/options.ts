@@ -99,7 +99,17 @@ const telemetryOptions = z.strictObject({
       error: 'must be false or an object with info() and warn()',
     })
     .optional(),
-  env: z.record(z.string(), z.string().optional()).optional(),
+  // `process.env` is not a plain object (a record schema refuses it), so the shape is checked by hand.
+  env: z
+    .custom<Record<string, string | undefined>>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        !Array.isArray(v) &&
+        Object.values(v).every((x) => x === undefined || typeof x === 'string'),
+      { error: 'must be an object of string variables, such as process.env' },
+    )
+    .optional(),
 });
 
 const traceRequestsOptions = z.strictObject({

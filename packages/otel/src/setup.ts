@@ -279,13 +279,34 @@ function exportersFor(config: TelemetryConfig, runtime: ResolvedRuntime): SpanEx
   return config.exporters.map((name) => {
     if (name === 'custom') return runtime.exporter as SpanExporter;
     if (name === 'console') return new ConsoleSpanExporter();
-    return new OTLPTraceExporter({
-      url: config.otlp.endpoint,
-      headers: { ...runtime.headers },
-      timeoutMillis: config.otlp.timeoutMs,
-      compression: config.otlp.compression as never,
-    });
+    return withoutEnvHeaders(
+      () =>
+        new OTLPTraceExporter({
+          url: config.otlp.endpoint,
+          headers: { ...runtime.headers },
+          timeoutMillis: config.otlp.timeoutMs,
+          compression: config.otlp.compression as never,
+        }),
+    );
   });
+}
+
+const HEADER_VARIABLES = ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'] as const;
+
+/**
+ * The OTLP exporter reads `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS` from `process.env` itself, when it is
+ * constructed, and adds them under the headers it is given: a header dropped here (a value Node.js refuses,
+ * which then fails every export) would come back, and `process.env` would leak past the `env` option. The
+ * headers resolved here must be the only ones, so the exporter is built with those two variables hidden.
+ */
+function withoutEnvHeaders<T>(make: () => T): T {
+  const saved = HEADER_VARIABLES.map((name) => [name, process.env[name]] as const);
+  for (const name of HEADER_VARIABLES) delete process.env[name];
+  try {
+    return make();
+  } finally {
+    for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+  }
 }
 
 function samplerFor(config: TelemetryConfig): Sampler {

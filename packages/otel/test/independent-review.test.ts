@@ -200,6 +200,30 @@ describe('OTEL_* parsing against the specification', () => {
   });
 });
 
+describe('the env option', () => {
+  it('accepts process.env itself, and reads the variables from it', async () => {
+    const saved = process.env.OTEL_SERVICE_NAME;
+    process.env.OTEL_SERVICE_NAME = 'from-process-env';
+    try {
+      const { config } = await configWith(process.env as Record<string, string>);
+      expect(config.serviceName).toBe('from-process-env');
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_SERVICE_NAME;
+      else process.env.OTEL_SERVICE_NAME = saved;
+    }
+  });
+
+  it('refuses a variable that is not a string, naming the option', () => {
+    expect(() =>
+      setupTelemetry({
+        env: { OTEL_BSP_MAX_QUEUE_SIZE: 100 } as unknown as Record<string, string>,
+        logger: false,
+        exporter: 'none',
+      }),
+    ).toThrow(/option "env" must be an object of string variables/);
+  });
+});
+
 describe('OTLP headers from the environment', () => {
   it('sends percent-decoded headers on the wire and never prints their values', async () => {
     const receiver = await startOtlpReceiver();
@@ -251,6 +275,53 @@ describe('OTLP headers from the environment', () => {
       expect(receiver.requests[0]?.headers['x-ok']).toBe('1');
       expect(warnings.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_HEADERS: header "x-api-key" is ignored/);
     } finally {
+      await receiver.close();
+    }
+  });
+
+  it('keeps a header it dropped from process.env out of the export (the OTLP exporter reads it too)', async () => {
+    const receiver = await startOtlpReceiver();
+    const saved = process.env.OTEL_EXPORTER_OTLP_HEADERS;
+    process.env.OTEL_EXPORTER_OTLP_HEADERS = 'x-api-key=caf%E2%82%AC,x-smuggle=1%0D%0Ax-evil:%201,x-ok=1';
+    try {
+      const handle = setupTelemetry({
+        endpoint: receiver.baseUrl,
+        esmLoaderHook: false,
+        env: process.env,
+        logger: false,
+      });
+      emit('despite-bad-headers');
+      await expect(handle.shutdown()).resolves.toBeUndefined();
+      expect(await receiver.waitForSpans(1, { timeoutMs: 5000 })).toHaveLength(1);
+      expect(receiver.requests[0]?.headers['x-ok']).toBe('1');
+      expect(receiver.requests[0]?.headers['x-api-key']).toBeUndefined();
+      expect(receiver.requests[0]?.headers['x-smuggle']).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_HEADERS;
+      else process.env.OTEL_EXPORTER_OTLP_HEADERS = saved;
+      await receiver.close();
+    }
+  });
+
+  it('sends only the headers of the `env` it was given, not those of process.env', async () => {
+    const receiver = await startOtlpReceiver();
+    const saved = process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS;
+    process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS = `authorization=Bearer%20${SECRET}`;
+    try {
+      const handle = setupTelemetry({
+        endpoint: receiver.baseUrl,
+        esmLoaderHook: false,
+        env: { OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=mine' },
+        logger: false,
+      });
+      emit('own-env');
+      await handle.shutdown();
+      await receiver.waitForSpans(1);
+      expect(receiver.requests[0]?.headers['x-tenant']).toBe('mine');
+      expect(receiver.requests[0]?.headers.authorization).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS;
+      else process.env.OTEL_EXPORTER_OTLP_TRACES_HEADERS = saved;
       await receiver.close();
     }
   });
