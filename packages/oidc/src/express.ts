@@ -104,7 +104,7 @@ export function authenticate(
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
   const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
-  const optional = options.optional === true;
+  const verifyOptions = Object.freeze({ optional: options.optional === true });
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const cookies = (req as { cookies?: Record<string, unknown> }).cookies;
     const request = {
@@ -113,7 +113,7 @@ export function authenticate(
       cookies,
       rawHeaders: req.rawHeaders,
     };
-    v.verifyRequest(request, { optional }).then(
+    v.verifyRequest(request, verifyOptions).then(
       (principal) => {
         req.amas ??= {};
         req.amas.auth = principal;

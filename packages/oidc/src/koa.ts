@@ -100,13 +100,13 @@ export function authenticate(
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
   const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
-  const optional = options.optional === true;
+  const verifyOptions = Object.freeze({ optional: options.optional === true });
   const middleware: Middleware = async (ctx: Context, next: Next) => {
     let principal: Principal<JwtClaims> | undefined;
     try {
       principal = await v.verifyRequest(
         { headers: ctx.headers, url: ctx.originalUrl ?? ctx.url, rawHeaders: ctx.req.rawHeaders },
-        { optional },
+        verifyOptions,
       );
     } catch (err) {
       return respond(ctx, err, options.onError);

@@ -2,7 +2,9 @@ import type { ConfirmationClaim, JwtClaims, Principal, TokenHeader } from './typ
 
 function deepFreeze<T>(value: T, depth = 0): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value) && depth < 32) {
-    for (const child of Object.values(value)) deepFreeze(child, depth + 1);
+    for (const child of Object.values(value)) {
+      if (typeof child === 'object' && child !== null) deepFreeze(child, depth + 1);
+    }
     Object.freeze(value);
   }
   return value;
@@ -33,18 +35,21 @@ export function buildPrincipal<TClaims>(
   confirmation?: ConfirmationClaim,
 ): Principal<TClaims> {
   const aud = payload.aud;
-  return deepFreeze({
+  // Frozen member by member: the arrays and the header are new here, only the claims need a walk.
+  const principal: { -readonly [K in keyof Principal<TClaims>]: Principal<TClaims>[K] } = {
     subject: str(payload.sub),
     issuer: payload.iss as string,
-    audience:
+    audience: Object.freeze(
       typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a) => typeof a === 'string') : [],
+    ),
     scopes: scopesOf(payload),
     clientId: str(payload.client_id) ?? str(payload.azp),
     expiresAt: num(payload.exp),
     issuedAt: num(payload.iat),
     tokenId: str(payload.jti),
-    claims,
-    header,
-    ...(confirmation === undefined ? {} : { confirmation }),
-  });
+    claims: deepFreeze(claims),
+    header: Object.freeze(header),
+  };
+  if (confirmation !== undefined) principal.confirmation = deepFreeze(confirmation);
+  return Object.freeze(principal);
 }

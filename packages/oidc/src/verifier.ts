@@ -1,13 +1,16 @@
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
-import { type CryptoKey, jwtVerify } from 'jose';
+import { type Span, SpanStatusCode } from '@opentelemetry/api';
+import { type CryptoKey, compactVerify, type VerifyOptions } from 'jose';
 import { extractToken } from './bearer.js';
 import { authError, type ChallengeContext } from './challenge.js';
+import { checkClaims, claimRules } from './claims.js';
 import type { RemoteContext } from './discovery.js';
 import { isOidcError, type OidcError, OidcErrorStatus } from './errors.js';
 import { createKeySource } from './jwks.js';
 import { importFor } from './keys.js';
+import { claimMessage, MESSAGES } from './messages.js';
 import { type ResolvedConfig, resolveOptions } from './options.js';
 import { buildPrincipal } from './principal.js';
+import { oidcTracer, QUIET_SPAN } from './spans.js';
 import { configuredEntry, type IssuerEntry, ResolvedIssuers } from './tenants.js';
 import { type ParsedToken, parseToken } from './token.js';
 import { TokenCache } from './token-cache.js';
@@ -34,48 +37,18 @@ interface CacheEntry<TClaims> {
   readonly keyId: string;
 }
 
-const REGISTERED_STRINGS = ['sub', 'jti', 'client_id', 'azp', 'scope'] as const;
 const SAFE_ATTRIBUTE = /^[\x21-\x7e]{1,128}$/;
 
-const MESSAGES = {
-  token_expired: 'The token has expired.',
-  token_not_yet_valid: 'The token is not valid yet.',
-  issuer_mismatch: 'The token issuer is not allowed.',
-  audience_mismatch: 'The token is not meant for this audience.',
-  algorithm_not_allowed: 'The token algorithm is not allowed.',
-  signature_invalid: 'The token signature is invalid.',
-  token_type_invalid: 'The token is not a JWT access token (typ at+jwt).',
-  token_sender_constrained:
-    'The token is bound to a client key (cnf) and cannot be used as a bearer token here.',
-  token_malformed: 'The token is malformed.',
-  claim_invalid: 'A claim of the token is missing or invalid.',
-} as const;
-
-/** Maps a jose error to a code of this package, without reusing jose's message (it may quote input). */
-function fromJose(err: unknown, ctx: ChallengeContext, knownClaims: ReadonlySet<string>): OidcError {
-  const e = err as { code?: string; claim?: string; reason?: string };
+/**
+ * Maps a jose error of the signature check to a code of this package, without reusing jose's message
+ * (it may quote input). The claims are checked by this package ({@link checkClaims}), not by jose.
+ */
+function fromJose(err: unknown, ctx: ChallengeContext): OidcError {
   const withCause = { ...ctx, cause: err };
-  switch (e.code) {
-    case 'ERR_JWT_EXPIRED':
-      return authError('token_expired', MESSAGES.token_expired, withCause);
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (e.claim === 'iss') return authError('issuer_mismatch', MESSAGES.issuer_mismatch, withCause);
-      if (e.claim === 'aud') return authError('audience_mismatch', MESSAGES.audience_mismatch, withCause);
-      if (e.claim === 'typ') return authError('token_type_invalid', MESSAGES.token_type_invalid, withCause);
-      if ((e.claim === 'nbf' || e.claim === 'iat') && e.reason === 'check_failed') {
-        return authError('token_not_yet_valid', MESSAGES.token_not_yet_valid, withCause);
-      }
-      return authError(
-        'claim_invalid',
-        e.claim && knownClaims.has(e.claim)
-          ? `The "${e.claim}" claim is missing or invalid.`
-          : MESSAGES.claim_invalid,
-        withCause,
-      );
+  switch ((err as { code?: string }).code) {
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
       return authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, withCause);
     case 'ERR_JWS_INVALID':
-    case 'ERR_JWT_INVALID':
     case 'ERR_JOSE_NOT_SUPPORTED':
       return authError('token_malformed', MESSAGES.token_malformed, withCause);
     default:
@@ -104,22 +77,22 @@ function fromJose(err: unknown, ctx: ChallengeContext, knownClaims: ReadonlySet<
  */
 export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TClaims>): Verifier<TClaims> {
   const config: ResolvedConfig = resolveOptions(options as VerifierOptions<unknown>);
-  const tracer = trace.getTracer('@amas/oidc');
+  const { tracer, maybeRecording } = oidcTracer('@amas/oidc');
   const controller = new AbortController();
   const remote: RemoteContext = { config, signal: controller.signal };
   const ctx: ChallengeContext = { realm: config.realm };
-  const knownClaims = new Set<string>([
-    ...config.requiredClaims,
-    ...Object.keys(config.claimValidators),
-    'iss',
-    'aud',
-    'exp',
-    'nbf',
-    'iat',
-    ...REGISTERED_STRINGS,
-  ]);
+  const rules = claimRules(config);
   const tolerance = config.clockTolerance;
-  const typ = config.profile === 'rfc9068' ? 'at+jwt' : undefined;
+  // jose's options for the signature alone, one frozen object per algorithm instead of one per token.
+  const signatureOptions = new Map<string, VerifyOptions>();
+  const signatureOptionsFor = (alg: string): VerifyOptions => {
+    let options = signatureOptions.get(alg);
+    if (options === undefined) {
+      options = Object.freeze({ algorithms: Object.freeze([alg]) as string[] });
+      signatureOptions.set(alg, options);
+    }
+    return options;
+  };
 
   const configured = new Map<string, IssuerEntry>();
   for (const issuer of config.issuers) {
@@ -163,25 +136,6 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     }
   }
 
-  function checkRegisteredClaims(payload: JwtClaims): void {
-    for (const name of ['exp', 'nbf', 'iat'] as const) {
-      if (payload[name] !== undefined && !Number.isFinite(payload[name])) {
-        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
-      }
-    }
-    for (const name of REGISTERED_STRINGS) {
-      if (payload[name] !== undefined && typeof payload[name] !== 'string') {
-        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
-      }
-    }
-    // jose only asks that one member names the audience; the rest must be strings too (RFC 7519 4.1.3),
-    // or `principal.audience` and `claims.aud` would tell different stories.
-    const { aud } = payload;
-    if (Array.isArray(aud) && !aud.every((a) => typeof a === 'string')) {
-      throw authError('claim_invalid', 'The "aud" claim is missing or invalid.', ctx);
-    }
-  }
-
   /**
    * A token with `cnf` (RFC 7800) is bound to a key its holder must prove; this library does not see
    * the proof, so by default such a token is refused rather than honoured as a bearer token.
@@ -206,9 +160,9 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
       try {
         ok = (await validate(Object.hasOwn(payload, name) ? payload[name] : undefined, payload)) === true;
       } catch (cause) {
-        throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, { ...ctx, cause });
+        throw authError('claim_invalid', claimMessage(name), { ...ctx, cause });
       }
-      if (!ok) throw authError('claim_invalid', `The "${name}" claim is missing or invalid.`, ctx);
+      if (!ok) throw authError('claim_invalid', claimMessage(name), ctx);
     }
     const schema = config.claimsSchema;
     if (!schema) return payload as TClaims;
@@ -230,7 +184,14 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     return result.value as TClaims;
   }
 
-  async function verifyWithKeys(token: string, parsed: ParsedToken, issuer: IssuerEntry) {
+  /**
+   * Verifies the signature with jose's `compactVerify` and answers the identity of the key that
+   * verified it. jose takes the same string apart as {@link parseToken} did, so the header and payload
+   * it verified are the ones parsed there; the claims are then checked once, by {@link checkClaims},
+   * instead of being decoded and parsed a second time by `jwtVerify`. jose still refuses `crit`
+   * extensions it does not know (parseToken refuses any `crit` first, so `b64: false` never applies).
+   */
+  async function verifyWithKeys(token: string, parsed: ParsedToken, issuer: IssuerEntry): Promise<string> {
     const { source } = issuer;
     const { alg, kid } = parsed;
     if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
@@ -253,22 +214,14 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
         }
       }
       try {
-        const { payload } = await jwtVerify(token, cryptoKey, {
-          algorithms: [alg],
-          issuer: issuer.config.issuer,
-          audience: issuer.config.audience as string[],
-          clockTolerance: tolerance,
-          maxTokenAge: config.maxTokenAge,
-          requiredClaims: config.requiredClaims as string[],
-          typ,
-        });
-        return { payload: payload as JwtClaims, keyId: key.id };
+        await compactVerify(token, cryptoKey, signatureOptionsFor(alg));
+        return key.id;
       } catch (err) {
         failure = err;
         if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
       }
     }
-    throw fromJose(failure, ctx, knownClaims);
+    throw fromJose(failure, ctx);
   }
 
   /** The cached principal of a token, re-checking its time claims and its key; `undefined` on a miss. */
@@ -302,7 +255,42 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     return hit.principal;
   }
 
+  function failed(err: unknown): OidcError {
+    return isOidcError(err)
+      ? err
+      : authError('signature_invalid', MESSAGES.signature_invalid, { ...ctx, cause: err });
+  }
+
+  /** Ends the span of a verification that succeeded. */
+  function succeeded(span: Span): void {
+    if (span === QUIET_SPAN) return;
+    span.setAttribute('amas.oidc.outcome', 'ok');
+    span.end();
+  }
+
+  /** Ends the span of a verification that failed, and answers the error to reject with. */
+  function refused(span: Span, err: unknown): OidcError {
+    const error = failed(err);
+    if (span === QUIET_SPAN) return error;
+    span.setAttribute('amas.oidc.outcome', error.code);
+    if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
+    span.end();
+    return error;
+  }
+
+  /** Verifies a token the cache does not hold, and settles the span. */
   async function verifyUncached(token: string, span: Span): Promise<Principal<TClaims>> {
+    let principal: Principal<TClaims>;
+    try {
+      principal = await verifyNew(token, span);
+    } catch (err) {
+      throw refused(span, err);
+    }
+    succeeded(span);
+    return principal;
+  }
+
+  async function verifyNew(token: string, span: Span): Promise<Principal<TClaims>> {
     const recording = span.isRecording();
     if (recording) span.setAttribute('amas.oidc.cache', cache ? 'miss' : 'off');
     const parsed = parseToken(token, config.maxTokenLength, ctx);
@@ -313,20 +301,26 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     }
     const issuer = configured.get(parsed.iss) ?? (await resolveIssuer(parsed.iss));
     if (recording) span.setAttribute('amas.oidc.issuer', issuer.config.issuer);
-    const { payload, keyId } = await verifyWithKeys(token, parsed, issuer);
-    checkRegisteredClaims(payload);
+    const keyId = await verifyWithKeys(token, parsed, issuer);
+    // The signature covers the very segments parseToken decoded: this is the verified payload.
+    const payload = parsed.payload as JwtClaims;
+    const nowMs = Date.now();
+    checkClaims(payload, parsed.typ, issuer.config.issuer, issuer.config.audience, rules, nowMs, ctx);
     const confirmation = confirmationOf(payload);
     const claims = customChecks ? await validateClaims(payload) : (payload as TClaims);
     // The resolver may have withdrawn the issuer while the keys were fetched.
     if (issuer.withdrawn) throw authError('issuer_mismatch', MESSAGES.issuer_mismatch, ctx);
-    const header = Object.freeze({
-      alg: parsed.alg,
-      ...(parsed.kid === undefined ? {} : { kid: parsed.kid }),
-      ...(parsed.typ === undefined ? {} : { typ: parsed.typ }),
-    });
+    const { alg, kid, typ } = parsed;
+    const header =
+      kid === undefined
+        ? typ === undefined
+          ? { alg }
+          : { alg, typ }
+        : typ === undefined
+          ? { alg, kid }
+          : { alg, kid, typ };
     const principal = buildPrincipal<TClaims>(payload, claims, header, confirmation);
     if (cache && !closed) {
-      const nowMs = Date.now();
       const exp = typeof payload.exp === 'number' ? payload.exp : undefined;
       const expiresAtMs = Math.min(
         exp === undefined ? Number.POSITIVE_INFINITY : (exp + tolerance) * 1000,
@@ -345,50 +339,28 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     return principal;
   }
 
-  function settled(span: Span, err?: unknown): OidcError | undefined {
-    if (err === undefined) {
-      span.setAttribute('amas.oidc.outcome', 'ok');
-      span.end();
-      return undefined;
-    }
-    const error = isOidcError(err)
-      ? err
-      : authError('signature_invalid', MESSAGES.signature_invalid, { ...ctx, cause: err });
-    span.setAttribute('amas.oidc.outcome', error.code);
-    if (error.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: error.code });
-    span.end();
-    return error;
-  }
-
   // A cache hit is answered without awaiting anything: this is the path most requests take.
   // The span is not made active: nothing verify calls needs it as a parent, and an active span costs
-  // a context per call even when no SDK is registered.
+  // a context per call even when no SDK is registered. While no SDK was ever registered no span is
+  // started at all (QUIET_SPAN stands in for it).
   function verify(token: string): Promise<Principal<TClaims>> {
-    const span = tracer.startSpan('amas.oidc.verify');
+    const span = maybeRecording() ? tracer.startSpan('amas.oidc.verify') : QUIET_SPAN;
     try {
       if (closed) throw closedError();
       const hit = cachedPrincipal(token, span);
       if (hit) {
-        settled(span);
+        succeeded(span);
         return Promise.resolve(hit);
       }
     } catch (err) {
-      return Promise.reject(settled(span, err));
+      return Promise.reject(refused(span, err));
     }
-    return verifyUncached(token, span).then(
-      (principal) => {
-        settled(span);
-        return principal;
-      },
-      (err: unknown) => {
-        throw settled(span, err);
-      },
-    );
+    return verifyUncached(token, span);
   }
 
   function verifyRequest(
     request: RequestLike,
-    opts: VerifyRequestOptions = {},
+    opts?: VerifyRequestOptions,
   ): Promise<Principal<TClaims> | undefined> {
     let token: string | undefined;
     try {
@@ -400,7 +372,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
       return Promise.reject(err);
     }
     if (token !== undefined) return verify(token);
-    if (opts.optional) return Promise.resolve(undefined);
+    if (opts?.optional) return Promise.resolve(undefined);
     return Promise.reject(authError('token_missing', 'No bearer token was presented.', ctx));
   }
 
