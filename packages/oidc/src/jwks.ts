@@ -1,11 +1,11 @@
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import type { CryptoKey } from 'jose';
 import { authError } from './challenge.js';
 import { Discovery, type RemoteContext } from './discovery.js';
 import { isOidcError } from './errors.js';
 import { fetchJson } from './fetch-json.js';
 import { buildKeySet, candidateKeys, type KeySet, type VerificationKey } from './keys.js';
 import type { ResolvedIssuer } from './options.js';
+import { type SignatureCheck, signatureCheck } from './signature.js';
 import type { IssuerHealth } from './types.js';
 
 /** Where a verifier gets the keys of one issuer. */
@@ -283,12 +283,14 @@ export class SecretKey implements KeySource {
     private readonly realm?: string,
   ) {
     this.allowed = new Set(issuer.algorithms);
-    const imports = new Map<string, Promise<CryptoKey>>();
-    const ready = new Map<string, CryptoKey>();
+    const imports = new Map<string, Promise<SignatureCheck>>();
+    const ready = new Map<string, SignatureCheck>();
     for (const alg of issuer.algorithms) {
       const hash = HMAC_HASH[alg];
       if (!hash) continue;
-      const imported = crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash }, false, ['verify']);
+      const imported = crypto.subtle
+        .importKey('raw', secret, { name: 'HMAC', hash }, false, ['verify'])
+        .then((k) => signatureCheck(k, alg));
       imports.set(alg, imported);
       imported.then((k) => ready.set(alg, k)).catch(() => {});
     }

@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import { type CryptoKey, importJWK } from 'jose';
+import { type SignatureCheck, signatureCheck } from './signature.js';
 import type { PublicJwk } from './types.js';
 
-/** One public verification key, with its imports cached per algorithm. */
+/** One public verification key, with its imports (ready to verify) cached per algorithm. */
 export interface VerificationKey {
   /** Stable identity across refetches: `kid` and the RFC 7638 thumbprint. */
   readonly id: string;
   readonly kid: string | undefined;
   readonly jwk: Readonly<PublicJwk>;
-  readonly imports: Map<string, Promise<CryptoKey>>;
+  readonly imports: Map<string, Promise<SignatureCheck>>;
   /** Imports that have completed, for a synchronous lookup on the hot path. */
-  readonly ready: Map<string, CryptoKey>;
+  readonly ready: Map<string, SignatureCheck>;
 }
 
 /** A parsed key set: lookups by `kid` and the set of key identities (for the token cache). */
@@ -150,11 +151,16 @@ export function candidateKeys(set: KeySet, alg: string, kid: string | undefined)
   return pool.filter((k) => keyFitsAlgorithm(k.jwk, alg));
 }
 
-/** Imports a key for one algorithm, once. A failed import is not cached. */
-export function importFor(key: VerificationKey, alg: string): Promise<CryptoKey> {
+/**
+ * Imports a key for one algorithm, once: jose parses and imports the JWK, then the key is prepared
+ * for its algorithm ({@link signatureCheck}). A failed import is not cached.
+ */
+export function importFor(key: VerificationKey, alg: string): Promise<SignatureCheck> {
   let imported = key.imports.get(alg);
   if (!imported) {
-    imported = importJWK({ ...key.jwk, alg }, alg) as Promise<CryptoKey>;
+    imported = (importJWK({ ...key.jwk, alg }, alg) as Promise<CryptoKey>).then((k) =>
+      signatureCheck(k, alg),
+    );
     key.imports.set(alg, imported);
     imported.then(
       (k) => key.ready.set(alg, k),

@@ -7,6 +7,10 @@ export interface ParsedToken {
   readonly typ: string | undefined;
   readonly iss: string;
   readonly payload: Record<string, unknown>;
+  /** The length of the signing input (`header.payload`) at the start of the token. */
+  readonly signedLength: number;
+  /** The signature segment, canonical base64url. */
+  readonly signature: string;
 }
 
 const segment = /^[A-Za-z0-9_-]+$/;
@@ -102,5 +106,13 @@ export function parseToken(token: unknown, maxLength: number, ctx: ChallengeCont
   if (typeof payload.iss !== 'string' || payload.iss.length === 0) {
     throw authError('issuer_mismatch', 'The token has no single issuer.', ctx);
   }
-  return { alg, kid, typ, iss: payload.iss, payload };
+  return {
+    alg,
+    kid,
+    typ,
+    iss: payload.iss,
+    payload,
+    signedLength: encodedHeader.length + 1 + encodedPayload.length,
+    signature,
+  };
 }

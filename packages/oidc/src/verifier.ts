@@ -1,5 +1,4 @@
 import { type Span, SpanStatusCode } from '@opentelemetry/api';
-import { type CryptoKey, compactVerify, type VerifyOptions } from 'jose';
 import { extractToken } from './bearer.js';
 import { authError, type ChallengeContext } from './challenge.js';
 import { checkClaims, claimRules } from './claims.js';
@@ -10,6 +9,7 @@ import { importFor } from './keys.js';
 import { claimMessage, MESSAGES } from './messages.js';
 import { type ResolvedConfig, resolveOptions } from './options.js';
 import { buildPrincipal } from './principal.js';
+import { type SignatureCheck, SignatureMismatch } from './signature.js';
 import { oidcTracer, QUIET_SPAN } from './spans.js';
 import { configuredEntry, type IssuerEntry, ResolvedIssuers } from './tenants.js';
 import { type ParsedToken, parseToken } from './token.js';
@@ -40,10 +40,10 @@ interface CacheEntry<TClaims> {
 const SAFE_ATTRIBUTE = /^[\x21-\x7e]{1,128}$/;
 
 /**
- * Maps a jose error of the signature check to a code of this package, without reusing jose's message
+ * Maps a failure of the signature check to a code of this package, without reusing jose's message
  * (it may quote input). The claims are checked by this package ({@link checkClaims}), not by jose.
  */
-function fromJose(err: unknown, ctx: ChallengeContext): OidcError {
+function signatureFailure(err: unknown, ctx: ChallengeContext): OidcError {
   const withCause = { ...ctx, cause: err };
   switch ((err as { code?: string }).code) {
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
@@ -83,16 +83,6 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   const ctx: ChallengeContext = { realm: config.realm };
   const rules = claimRules(config);
   const tolerance = config.clockTolerance;
-  // jose's options for the signature alone, one frozen object per algorithm instead of one per token.
-  const signatureOptions = new Map<string, VerifyOptions>();
-  const signatureOptionsFor = (alg: string): VerifyOptions => {
-    let options = signatureOptions.get(alg);
-    if (options === undefined) {
-      options = Object.freeze({ algorithms: Object.freeze([alg]) as string[] });
-      signatureOptions.set(alg, options);
-    }
-    return options;
-  };
 
   const configured = new Map<string, IssuerEntry>();
   for (const issuer of config.issuers) {
@@ -185,11 +175,10 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   }
 
   /**
-   * Verifies the signature with jose's `compactVerify` and answers the identity of the key that
-   * verified it. jose takes the same string apart as {@link parseToken} did, so the header and payload
-   * it verified are the ones parsed there; the claims are then checked once, by {@link checkClaims},
-   * instead of being decoded and parsed a second time by `jwtVerify`. jose still refuses `crit`
-   * extensions it does not know (parseToken refuses any `crit` first, so `b64: false` never applies).
+   * Verifies the signature and answers the identity of the key that verified it. Asymmetric
+   * algorithms are verified with `node:crypto` on keys jose imported, HMAC with jose's
+   * `compactVerify` (`signature.ts`, ADR 0017); either way over the very segments
+   * {@link parseToken} decoded, so the claims are then checked once, by {@link checkClaims}.
    */
   async function verifyWithKeys(token: string, parsed: ParsedToken, issuer: IssuerEntry): Promise<string> {
     const { source } = issuer;
@@ -204,24 +193,24 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     if (!source.allows(alg)) throw authError('algorithm_not_allowed', MESSAGES.algorithm_not_allowed, ctx);
     let failure: unknown;
     for (const key of keys) {
-      let cryptoKey: CryptoKey | undefined = key.ready.get(alg);
-      if (!cryptoKey) {
+      let check: SignatureCheck | undefined = key.ready.get(alg);
+      if (!check) {
         try {
-          cryptoKey = await importFor(key, alg);
+          check = await importFor(key, alg);
         } catch (cause) {
           failure = cause;
           continue;
         }
       }
       try {
-        await compactVerify(token, cryptoKey, signatureOptionsFor(alg));
+        await check.verify(token, parsed.signedLength, parsed.signature);
         return key.id;
       } catch (err) {
         failure = err;
-        if ((err as { code?: string }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') break;
+        if (!(err instanceof SignatureMismatch)) break;
       }
     }
-    throw fromJose(failure, ctx);
+    throw signatureFailure(failure, ctx);
   }
 
   /** The cached principal of a token, re-checking its time claims and its key; `undefined` on a miss. */
