@@ -39,7 +39,8 @@ const reader: RequestReader<Request> = {
  * matched route template, nested routers included, `http.response.status_code`), continues the caller's
  * W3C `traceparent`, marks 5xx responses as errors and records the `x-request-id`. Spans started while
  * handling the request nest under it. Health checks are ignored by default. When the `http`
- * auto-instrumentation already made the server span, it enriches that span instead of making a second one.
+ * auto-instrumentation already made the server span, it enriches that span instead of making a second one;
+ * mounted twice on the way of one request (an app and a sub-app or router), the second is a pass-through.
  * Mount it first. The request's telemetry is on `req.amas.otel` (see {@link requestTelemetry}).
  *
  * @example
@@ -58,6 +59,8 @@ const reader: RequestReader<Request> = {
 export function traceRequests(options: TraceRequestsOptions = {}): RequestHandler {
   const tracer = createRequestTracer(options, reader);
   return function amasTraceRequests(req, res, next) {
+    // Already traced by a traceRequests() mounted before this one: its context is the active one.
+    if (req.amas?.otel !== undefined) return next();
     const state = tracer.start(req);
     const telemetry = state.telemetry;
     if (telemetry !== undefined) {

@@ -36,7 +36,9 @@ const reader: RequestReader<Context> = {
  * caller's W3C `traceparent`, records exceptions thrown downstream and marks 5xx responses as errors,
  * and records the `x-request-id`. Spans started downstream nest under it. Health checks are ignored by
  * default. When the `http` auto-instrumentation already made the server span, it enriches that span
- * instead of making a second one. Mount it first. The request's telemetry is on `ctx.state.amas.otel`.
+ * instead of making a second one; mounted twice on the way of one request (an app and a mounted
+ * sub-app or router), the second is a pass-through. Mount it first. The request's telemetry is on
+ * `ctx.state.amas.otel`.
  *
  * @example
  * ```ts
@@ -53,6 +55,8 @@ const reader: RequestReader<Context> = {
 export function traceRequests(options: TraceRequestsOptions = {}): Middleware {
   const tracer = createRequestTracer(options, reader);
   return function amasTraceRequests(ctx, next) {
+    // Already traced by a traceRequests() mounted before this one: its context is the active one.
+    if ((ctx.state as State).amas?.otel !== undefined) return next();
     const state = tracer.start(ctx);
     const telemetry = state.telemetry;
     if (telemetry === undefined || !telemetry.span.isRecording()) {

@@ -12,7 +12,7 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { getRPCMetadata, RPCType, suppressTracing } from '@opentelemetry/core';
+import { getRPCMetadata, isTracingSuppressed, RPCType, suppressTracing } from '@opentelemetry/core';
 import { matchesPath, pathOf } from './instrumentations.js';
 import { DEFAULT_IGNORE_PATHS, parseTraceRequestsOptions } from './options.js';
 import { amasTracer, samplerFollowsParent } from './tracer.js';
@@ -114,6 +114,8 @@ export function createRequestTracer<Req>(
       // Under an auto-instrumentation, its own ignore list decides; otherwise nothing below is traced.
       return rpc === undefined ? { ...IGNORED, context: suppressTracing(active) } : IGNORED;
     }
+    // Tracing was suppressed around this request (an outer traceRequests() ignored it): nothing to make.
+    if (rpc === undefined && isTracingSuppressed(active)) return IGNORED;
 
     if (rpc?.type === RPCType.HTTP && rpc.span !== undefined) {
       const span = rpc.span;

@@ -145,6 +145,44 @@ describe.each([
     expect(await t.spans()).toEqual([]);
   });
 
+  it('makes one server span when mounted twice on the way of a request, the inner mount a pass-through', async () => {
+    const t = startTracing();
+    const app = express();
+    app.use(traceRequests());
+    const api = express.Router();
+    api.use(traceRequests());
+    api.get('/tools/:name', async (req, res) => {
+      await withSpan('tool.run', async () => {})();
+      res.json({ traceId: requestTelemetry(req)?.traceId });
+    });
+    app.use('/api', api);
+    const base = await listen(app);
+    const body = (await (await fetch(`${base}/api/tools/scan`)).json()) as { traceId: string };
+    const spans = await t.spans();
+    const s = server(spans);
+    expect(s.name).toBe('GET /api/tools/:name');
+    expect(s.spanContext().traceId).toBe(body.traceId);
+    const child = spans.find((x) => x.name === 'tool.run');
+    expect(child?.parentSpanContext?.spanId).toBe(s.spanContext().spanId);
+    expect(spans).toHaveLength(2);
+  });
+
+  it('keeps a request ignored by the outer mount untraced by an inner mount with another ignore list', async () => {
+    const t = startTracing();
+    const app = express();
+    app.use(traceRequests({ ignore: [/^\/internal\//] }));
+    const internal = express.Router();
+    internal.use(traceRequests({ ignore: [] }));
+    internal.get('/internal/stats', (_req, res) => {
+      withSpan('stats.read', () => {})();
+      res.send('ok');
+    });
+    app.use(internal);
+    const base = await listen(app);
+    expect(await (await fetch(`${base}/internal/stats`)).text()).toBe('ok');
+    expect(await t.spans()).toEqual([]);
+  });
+
   it('takes an ignore list of patterns or a predicate', async () => {
     const t = startTracing();
     const base = await listen(buildApp(express, { ignore: (path) => path.startsWith('/api/') }));

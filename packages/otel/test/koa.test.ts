@@ -134,6 +134,46 @@ describe.each([
     expect(await t.spans()).toEqual([]);
   });
 
+  it('makes one server span when mounted twice on the way of a request, the inner mount a pass-through', async () => {
+    const t = startTracing();
+    const app = new Koa();
+    app.silent = true;
+    app.use(traceRequests());
+    const api = new Router({ prefix: '/api' });
+    api.use(traceRequests());
+    api.get('/tools/:name', async (ctx) => {
+      await withSpan('tool.run', async () => {})();
+      ctx.body = { traceId: requestTelemetry(ctx)?.traceId };
+    });
+    app.use(api.routes());
+    const base = await listen(app);
+    const body = (await (await fetch(`${base}/api/tools/scan`)).json()) as { traceId: string };
+    const spans = await t.spans();
+    const s = server(spans);
+    expect(s.name).toBe('GET /api/tools/:name');
+    expect(s.spanContext().traceId).toBe(body.traceId);
+    const child = spans.find((x) => x.name === 'tool.run');
+    expect(child?.parentSpanContext?.spanId).toBe(s.spanContext().spanId);
+    expect(spans).toHaveLength(2);
+  });
+
+  it('keeps a request ignored by the outer mount untraced by an inner mount with another ignore list', async () => {
+    const t = startTracing();
+    const app = new Koa();
+    app.silent = true;
+    app.use(traceRequests({ ignore: [/^\/internal\//] }));
+    const internal = new Router();
+    internal.use(traceRequests({ ignore: [] }));
+    internal.get('/internal/stats', (ctx) => {
+      withSpan('stats.read', () => {})();
+      ctx.body = 'ok';
+    });
+    app.use(internal.routes());
+    const base = await listen(app);
+    expect(await (await fetch(`${base}/internal/stats`)).text()).toBe('ok');
+    expect(await t.spans()).toEqual([]);
+  });
+
   it('records a valid x-request-id only', async () => {
     const t = startTracing();
     const base = await listen(buildApp(Koa));
