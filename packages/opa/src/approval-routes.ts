@@ -1,6 +1,7 @@
 import { errorAnswer } from './answers.js';
 import type { Approvals } from './approvals.js';
 import { isOpaError, OpaError } from './errors.js';
+import { isValidPrincipal } from './principal.js';
 import type { HttpAnswer, Principal } from './types.js';
 
 /**
@@ -39,13 +40,19 @@ export interface ApprovalRouteRequest {
  *
  * @example
  * ```ts
- * app.use('/approvals', authenticate(verifier), approvalRoutes({ approvals: enforcer.approvals, identity: (req) => req.amas?.oidc?.principal }));
+ * // @amas/oidc puts its principal on req.amas.auth (Koa: ctx.state.amas.auth); toPrincipal keeps its issuer.
+ * app.use('/approvals', authenticate(verifier), approvalRoutes({ approvals: enforcer.approvals, identity: (req) => toPrincipal(req.amas?.auth) }));
  * ```
  */
 export interface ApprovalRoutesOptions<Req> {
   /** The workflow to serve, usually `enforcer.approvals`. */
   readonly approvals: Approvals;
-  /** Who is calling, from your authentication; `undefined` answers 401. Required: the routes never authenticate. */
+  /**
+   * Who is calling, from your authentication; `undefined` answers 401. Required: the routes never
+   * authenticate. With `@amas/oidc`, `toPrincipal(req.amas?.auth)` (Koa: `ctx.state.amas?.auth`):
+   * it keeps the issuer, so that `alice` of one issuer is not taken for `alice` of another. An
+   * identity whose `iss` is present but not a non-empty string of at most 2,048 characters answers 401.
+   */
   readonly identity: (req: Req) => Principal | undefined | Promise<Principal | undefined>;
 }
 
@@ -114,7 +121,8 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
  * `GET /:id` (status, for the requester or an eligible approver), `POST /:id/approve` and
  * `POST /:id/deny` (body `{ "reason": "..." }`, sent as `Content-Type: application/json`: any other
  * type, or none, is a 415). Answers `undefined` for paths it does not serve. Requests without an
- * identity get 401; a request the caller may not see is a 404.
+ * identity (or with a malformed `iss`) get 401; a request the caller may not see (someone else's,
+ * where the requester is the pair `iss`, `sub`) is a 404.
  *
  * @example
  * ```ts
@@ -139,7 +147,7 @@ export async function handleApprovalRoute(
     );
   }
   const identity = req.identity;
-  if (typeof identity?.sub !== 'string' || identity.sub === '') {
+  if (!isValidPrincipal(identity)) {
     return errorAnswer(
       new OpaError('unauthenticated', 'approval routes need an authenticated caller', {
         headers: { 'www-authenticate': 'Bearer' },

@@ -1,4 +1,11 @@
-import type { ApprovalCreateResult, ApprovalRecord, ApprovalStore, ApprovalStoreResult } from './types.js';
+import { samePrincipal } from './principal.js';
+import type {
+  ApprovalCreateResult,
+  ApprovalPrincipal,
+  ApprovalRecord,
+  ApprovalStore,
+  ApprovalStoreResult,
+} from './types.js';
 
 /**
  * Options of {@link createMemoryApprovalStore}.
@@ -17,9 +24,13 @@ export interface MemoryApprovalStoreOptions {
   now?: () => number;
 }
 
+// One key per principal, (iss, sub); a principal without iss has a key of its own, never shared with
+// any issuer's principal of the same sub.
+const principalKey = (p: ApprovalPrincipal) => JSON.stringify(p.iss === undefined ? [p.sub] : [p.sub, p.iss]);
+
 const sameAction = (a: ApprovalRecord, b: ApprovalRecord) =>
   a.actionHash === b.actionHash &&
-  a.principal.sub === b.principal.sub &&
+  samePrincipal(a.principal, b.principal) &&
   a.ttlSeconds === b.ttlSeconds &&
   a.approvers.length === b.approvers.length &&
   a.approvers.every((s, i) => s === b.approvers[i]);
@@ -27,7 +38,8 @@ const sameAction = (a: ApprovalRecord, b: ApprovalRecord) =>
 /**
  * An {@link ApprovalStore} in process memory: for one replica and for tests. Approvals are lost on
  * restart; use {@link createRedisApprovalStore} for several replicas or to survive restarts.
- * Bounded: at most `maxPendingPerPrincipal` pending requests per principal (given by the approvals
+ * Requests are bound to the requester's (`iss`, `sub`) pair. Bounded: at most
+ * `maxPendingPerPrincipal` pending requests per principal (given by the approvals
  * workflow), and at most `maxRecords` records; when full, finished records (used, denied, or past
  * their deadline) are dropped oldest first, before their `retentionMs`, and a new request is refused
  * only when every record is still live (pending or approved and unexpired).
@@ -48,7 +60,7 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
     throw new TypeError('createMemoryApprovalStore: option "retentionMs" must be a number >= 0');
   }
   const records = new Map<string, ApprovalRecord>();
-  // principal sub -> ids of its pending requests (pruned lazily of decided and expired ones).
+  // principal key (iss, sub) -> ids of its pending requests (pruned lazily of decided and expired ones).
   const pendingBySub = new Map<string, Set<string>>();
 
   const live = (r: ApprovalRecord, at: number) =>
@@ -56,8 +68,9 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
 
   const drop = (id: string, r: ApprovalRecord) => {
     records.delete(id);
-    const set = pendingBySub.get(r.principal.sub);
-    if (set?.delete(id) && set.size === 0) pendingBySub.delete(r.principal.sub);
+    const key = principalKey(r.principal);
+    const set = pendingBySub.get(key);
+    if (set?.delete(id) && set.size === 0) pendingBySub.delete(key);
   };
 
   // Frees room: first what is past its retention, then finished records oldest first (insertion order
@@ -72,8 +85,8 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
     }
   };
 
-  const pendingOf = (sub: string, at: number): ApprovalRecord[] => {
-    const set = pendingBySub.get(sub);
+  const pendingOf = (key: string, at: number): ApprovalRecord[] => {
+    const set = pendingBySub.get(key);
     if (!set) return [];
     const out: ApprovalRecord[] = [];
     for (const id of set) {
@@ -81,7 +94,7 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
       if (r && r.status === 'pending' && r.expiresAt > at) out.push(r);
       else set.delete(id);
     }
-    if (set.size === 0) pendingBySub.delete(sub);
+    if (set.size === 0) pendingBySub.delete(key);
     return out;
   };
 
@@ -97,8 +110,8 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
       const max = limits?.maxPendingPerPrincipal;
       if (!Number.isInteger(max) || max < 1) throw new TypeError('maxPendingPerPrincipal must be >= 1');
       const at = record.createdAt;
-      const sub = record.principal.sub;
-      const mine = pendingOf(sub, at);
+      const key = principalKey(record.principal);
+      const mine = pendingOf(key, at);
       const same = mine.find((r) => sameAction(r, record));
       if (same) return { ok: true, record: same, created: false };
       if (mine.length >= max) {
@@ -110,9 +123,9 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
       }
       if (records.has(record.id)) throw new Error('duplicate approval id');
       records.set(record.id, record);
-      const set = pendingBySub.get(sub) ?? new Set<string>();
+      const set = pendingBySub.get(key) ?? new Set<string>();
       set.add(record.id);
-      pendingBySub.set(sub, set);
+      pendingBySub.set(key, set);
       return { ok: true, record, created: true };
     },
     async get(id) {
@@ -135,6 +148,7 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
         ...r,
         status: change.status,
         decidedBy: change.by,
+        ...(change.byIss !== undefined ? { decidedByIss: change.byIss } : {}),
         decidedAt: change.at,
         ...(change.reason !== undefined ? { reason: change.reason } : {}),
         expiresAt: change.expiresAt ?? r.expiresAt,
@@ -144,20 +158,23 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
             at: change.at,
             action: change.status,
             by: change.by,
+            ...(change.byIss !== undefined ? { iss: change.byIss } : {}),
             ...(change.reason !== undefined ? { reason: change.reason } : {}),
           }),
         ]),
       });
       records.set(id, next);
-      const set = pendingBySub.get(r.principal.sub);
-      if (set?.delete(id) && set.size === 0) pendingBySub.delete(r.principal.sub);
+      const key = principalKey(r.principal);
+      const set = pendingBySub.get(key);
+      if (set?.delete(id) && set.size === 0) pendingBySub.delete(key);
       return { ok: true, record: next };
     },
     async consume(id, use): Promise<ApprovalStoreResult> {
       const r = records.get(id);
       if (!r) return { ok: false, code: 'approval_not_found' };
       // Binding first: someone else's id tells them nothing about its state.
-      if (r.actionHash !== use.actionHash || r.principal.sub !== use.sub)
+      const who = use.iss === undefined ? { sub: use.sub } : { sub: use.sub, iss: use.iss };
+      if (r.actionHash !== use.actionHash || !samePrincipal(r.principal, who))
         return { ok: false, code: 'approval_mismatch' };
       if (r.status === 'used') return { ok: false, code: 'approval_already_used' };
       if (r.status === 'pending') return { ok: false, code: 'approval_pending' };
@@ -169,7 +186,12 @@ export function createMemoryApprovalStore(options: MemoryApprovalStoreOptions = 
         usedAt: use.at,
         audit: Object.freeze([
           ...r.audit,
-          Object.freeze({ at: use.at, action: 'used' as const, by: use.sub }),
+          Object.freeze({
+            at: use.at,
+            action: 'used' as const,
+            by: use.sub,
+            ...(use.iss !== undefined ? { iss: use.iss } : {}),
+          }),
         ]),
       });
       records.set(id, next);

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type {
   ApprovalAuditEntry,
   ApprovalCreateResult,
+  ApprovalPrincipal,
   ApprovalRecord,
   ApprovalStore,
   ApprovalStoreResult,
@@ -12,12 +13,20 @@ import type {
 // the record, the pending indexes and the counters in one atomic step, on Redis Cluster too (all of
 // them live in one slot). Approvals are human-paced and bounded (maxRecords), so one slot is enough.
 //
-//   <prefix>{approvals}:approval:<id>          hash: the record (immutable JSON + mutable fields)
+//   <prefix>{approvals}:approval:<id>          hash: the record (immutable JSON + mutable fields;
+//                                              `sub` and, for a principal with an issuer, `iss`)
 //   <prefix>{approvals}:approval:<id>:audit    list: audit entries
 //   <prefix>{approvals}:pending                zset: pending ids by deadline (listPending)
-//   <prefix>{approvals}:pending-by:<sha(sub)>  zset: one principal's pending ids by deadline (the limit)
-//   <prefix>{approvals}:dedupe:<sha(action)>   string: the pending id of (sub, action, approvers, ttl)
+//   <prefix>{approvals}:pending-by:<sha(sub)>  zset: the pending ids of a principal WITHOUT issuer (the limit)
+//   <prefix>{approvals}:pending-by-iss:<sha([iss, sub])>
+//                                              zset: the pending ids of a principal WITH an issuer
+//   <prefix>{approvals}:dedupe:<sha(action)>   string: the pending id of (sub, action, approvers, ttl[, iss])
 //   <prefix>{approvals}:records                zset: every record by purge time (the total bound)
+//
+// A principal is (iss, sub). The keys of principals without an issuer are those written before `iss`
+// existed, so older records keep their index; a principal with an issuer gets keys of another shape,
+// which no principal without one (whatever its sub) can reach. An absent `iss` travels to the scripts
+// as '' (a valid `iss` is never empty).
 
 const CREATE = `
 local at = ARGV[7]
@@ -37,6 +46,7 @@ if redis.call('ZCARD', KEYS[6]) >= tonumber(ARGV[9]) then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], 'record', ARGV[1], 'status', 'pending', 'expiresAt', ARGV[2], 'actionHash', ARGV[3], 'sub', ARGV[4])
+if ARGV[13] ~= '' then redis.call('HSET', KEYS[1], 'iss', ARGV[13]) end
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
@@ -54,6 +64,7 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 'approval_alre
 local at = tonumber(ARGV[1])
 if at >= tonumber(redis.call('HGET', KEYS[1], 'expiresAt')) then return 'approval_expired' end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decidedBy', ARGV[3], 'decidedAt', ARGV[1])
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'decidedByIss', ARGV[9]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'expiresAt', ARGV[5]) end
 redis.call('RPUSH', KEYS[2], ARGV[6])
@@ -69,7 +80,8 @@ return 'ok'
 
 const CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'approval_not_found' end
-if redis.call('HGET', KEYS[1], 'actionHash') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'sub') ~= ARGV[3] then
+local iss = redis.call('HGET', KEYS[1], 'iss') or ''
+if redis.call('HGET', KEYS[1], 'actionHash') ~= ARGV[2] or redis.call('HGET', KEYS[1], 'sub') ~= ARGV[3] or iss ~= ARGV[5] then
   return 'approval_mismatch'
 end
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -138,8 +150,16 @@ const EVICT_SCAN = 200;
 
 const sha = (text: string) => createHash('sha256').update(text).digest('base64url');
 
+/** The key-shaping identity of a principal: its `sub` alone without issuer, else `[iss, sub]`. */
+const principalIndex = (p: ApprovalPrincipal) =>
+  p.iss === undefined ? `pending-by:${sha(p.sub)}` : `pending-by-iss:${sha(JSON.stringify([p.iss, p.sub]))}`;
+
+// '' stands for "no issuer" in the scripts, so an empty `iss` must never reach them as one.
+const badIss = (iss: unknown) => iss !== undefined && (typeof iss !== 'string' || iss === '');
+
 /**
- * An {@link ApprovalStore} in Redis, shared by every replica. Each state change is one Lua script
+ * An {@link ApprovalStore} in Redis, shared by every replica. Requests are bound to the requester's
+ * (`iss`, `sub`) pair, in the scripts themselves. Each state change is one Lua script
  * (compare-and-set), so an approval is used at most once even when replicas race, and the
  * per-principal limit of pending requests and the total bound (`maxRecords`) hold across replicas;
  * nothing approved is lost when the service restarts. Records are kept `retentionMs` after their
@@ -173,7 +193,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
   const recordKey = (id: string) => `${base}approval:${id}`;
   const auditKey = (id: string) => `${base}approval:${id}:audit`;
   const pendingKey = `${base}pending`;
-  const bySubKey = (sub: string) => `${base}pending-by:${sha(sub)}`;
+  const byPrincipalKey = (p: ApprovalPrincipal) => `${base}${principalIndex(p)}`;
   const allKey = `${base}records`;
 
   async function load(id: string): Promise<ApprovalRecord | undefined> {
@@ -186,6 +206,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       status: h.status,
       expiresAt: Number(h.expiresAt),
       decidedBy: h.decidedBy,
+      decidedByIss: h.decidedByIss,
       decidedAt: num(h.decidedAt),
       reason: h.reason,
       usedAt: num(h.usedAt),
@@ -209,16 +230,29 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
         path: record.path,
         input: record.input,
         actionHash: record.actionHash,
-        principal: record.principal,
+        principal:
+          record.principal.iss === undefined
+            ? { sub: record.principal.sub }
+            : { sub: record.principal.sub, iss: record.principal.iss },
         ...(record.decisionId ? { decisionId: record.decisionId } : {}),
         approvers: record.approvers,
         ttlSeconds: record.ttlSeconds,
         createdAt: record.createdAt,
       };
       const sub = record.principal.sub;
+      const iss = record.principal.iss;
+      if (badIss(iss)) throw new TypeError('principal.iss must be a non-empty string when present');
       const pendingMs = Math.max(1, record.expiresAt - record.createdAt);
-      const first = record.audit[0] ?? { at: record.createdAt, action: 'requested', by: sub };
-      const dedupe = sha(JSON.stringify([sub, record.actionHash, record.approvers, record.ttlSeconds]));
+      const first = record.audit[0] ?? {
+        at: record.createdAt,
+        action: 'requested',
+        by: sub,
+        ...(iss !== undefined ? { iss } : {}),
+      };
+      // Without issuer: the key of the records written before `iss` existed; with one, a longer tuple.
+      const tuple: unknown[] = [sub, record.actionHash, record.approvers, record.ttlSeconds];
+      if (iss !== undefined) tuple.push(iss);
+      const dedupe = sha(JSON.stringify(tuple));
       const run = async () =>
         (await redis.eval(
           CREATE,
@@ -226,7 +260,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           recordKey(record.id),
           auditKey(record.id),
           pendingKey,
-          bySubKey(sub),
+          byPrincipalKey(record.principal),
           `${base}dedupe:${dedupe}`,
           allKey,
           JSON.stringify(immutable),
@@ -241,6 +275,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           record.id,
           pendingMs,
           record.expiresAt + retentionMs,
+          iss ?? '',
         )) as [string, (string | number)?];
       let r = await run();
       if (r[0] === 'approval_store_full') {
@@ -275,13 +310,14 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       return out.sort((x, y) => x.createdAt - y.createdAt);
     },
     async decide(id, change): Promise<ApprovalStoreResult> {
-      // The subject never changes once written, so reading it first is safe; it names the index key.
-      const sub = await redis.hget(recordKey(id), 'sub');
-      if (sub === null) return { ok: false, code: 'approval_not_found' };
+      // The principal never changes once written, so reading it first is safe; it names the index key.
+      const [sub, iss] = await redis.hmget(recordKey(id), 'sub', 'iss');
+      if (sub === null || sub === undefined) return { ok: false, code: 'approval_not_found' };
       const entry: ApprovalAuditEntry = {
         at: change.at,
         action: change.status,
         by: change.by,
+        ...(change.byIss !== undefined ? { iss: change.byIss } : {}),
         ...(change.reason !== undefined ? { reason: change.reason } : {}),
       };
       const r = String(
@@ -291,7 +327,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           recordKey(id),
           auditKey(id),
           pendingKey,
-          bySubKey(sub),
+          byPrincipalKey(iss ? { sub, iss } : { sub }),
           allKey,
           change.at,
           change.status,
@@ -301,6 +337,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           JSON.stringify(entry),
           retentionMs,
           id,
+          change.byIss ?? '',
         ),
       );
       if (r !== 'ok') return { ok: false, code: r as Extract<ApprovalStoreResult, { ok: false }>['code'] };
@@ -308,7 +345,13 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
       return record ? { ok: true, record } : { ok: false, code: 'approval_not_found' };
     },
     async consume(id, use): Promise<ApprovalStoreResult> {
-      const entry: ApprovalAuditEntry = { at: use.at, action: 'used', by: use.sub };
+      if (badIss(use.iss)) return { ok: false, code: 'approval_mismatch' };
+      const entry: ApprovalAuditEntry = {
+        at: use.at,
+        action: 'used',
+        by: use.sub,
+        ...(use.iss !== undefined ? { iss: use.iss } : {}),
+      };
       const r = String(
         await redis.eval(
           CONSUME,
@@ -319,6 +362,7 @@ export function createRedisApprovalStore(options: RedisApprovalStoreOptions): Ap
           use.actionHash,
           use.sub,
           JSON.stringify(entry),
+          use.iss ?? '',
         ),
       );
       if (r !== 'ok') return { ok: false, code: r as Extract<ApprovalStoreResult, { ok: false }>['code'] };

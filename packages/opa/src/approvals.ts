@@ -3,6 +3,7 @@ import { createMemoryApprovalStore } from './approval-store-memory.js';
 import { OpaError } from './errors.js';
 import { actionHash, canonicalJson } from './hash.js';
 import { approvalsOptionsSchema, parseOptions } from './options.js';
+import { approvalPrincipal, isValidPrincipal, MAX_ISSUER_LENGTH, samePrincipal } from './principal.js';
 import { swallow } from './swallow.js';
 import type {
   ApprovalAuditEvent,
@@ -19,6 +20,11 @@ import type {
  * The approval workflow: an escalated action becomes a pending request bound to the action (path +
  * input hash), the principal and OPA's `decision_id`; an approver holding one of the required scopes
  * approves or denies it; an approval expires, is used at most once, and every step is audited.
+ *
+ * A principal is the pair (`iss`, `sub`) everywhere here: use, view, the list, the per-principal
+ * limit, re-escalation and the self-approval rule. A principal without `iss` matches only a record
+ * without `iss`. A principal whose `sub` is not a non-empty string, or whose `iss` is present but not
+ * a non-empty string of at most 2,048 characters, is refused with `unauthenticated`.
  *
  * @example
  * ```ts
@@ -43,15 +49,21 @@ export interface Approvals {
     approval: ApprovalRequirement;
   }): Promise<ApprovalRecord>;
   get(id: string): Promise<ApprovalRecord | undefined>;
-  /** Pending requests that `identity` may decide, oldest first, among the 1,000 oldest pending ones. */
+  /**
+   * Pending requests that `identity` may decide (never its own: same `iss` and `sub`), oldest first,
+   * among the 1,000 oldest pending ones.
+   */
   listPending(identity: Principal, limit?: number): Promise<ApprovalRecord[]>;
   approve(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
   deny(id: string, approver: Principal, reason?: string): Promise<ApprovalRecord>;
-  /** Uses an approval for exactly this action and principal; throws {@link OpaError} when refused. */
+  /**
+   * Uses an approval for exactly this action and principal (same `iss` and `sub`); throws
+   * {@link OpaError} when refused.
+   */
   consume(id: string, use: { path: string; input: unknown; principal: Principal }): Promise<ApprovalRecord>;
-  /** May `identity` see this request (the requester, or an eligible approver)? */
+  /** May `identity` see this request (the requester, same `iss` and `sub`, or an eligible approver)? */
   canView(record: ApprovalRecord, identity: Principal): boolean;
-  /** May `identity` approve or deny this request? */
+  /** May `identity` approve or deny this request (a scope it needs, and not the requester)? */
   canDecide(record: ApprovalRecord, identity: Principal): boolean;
   /** The HTTP view of a record (ISO times, `expired` computed). */
   view(record: ApprovalRecord, statusUrl?: string): ApprovalView;
@@ -117,6 +129,8 @@ const isCreateResult = (r: unknown): r is ApprovalCreateResult => {
 
 const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
 
+const INVALID_PRINCIPAL = `the principal needs a non-empty string "sub", and an "iss" that is absent or a non-empty string of at most ${MAX_ISSUER_LENGTH} characters`;
+
 function storeFailure(err: unknown): OpaError {
   return new OpaError('approval_unavailable', 'the approval store is unavailable', {
     cause: err,
@@ -154,8 +168,10 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
   };
 
   // Scopes must be an array: a space-separated OAuth "scope" string would match by substring.
+  // The requester is the pair (iss, sub): alice of another issuer is another person.
   const canDecide = (record: ApprovalRecord, identity: Principal) =>
-    (config.allowSelfApproval || identity.sub !== record.principal.sub) &&
+    isValidPrincipal(identity) &&
+    (config.allowSelfApproval || !samePrincipal(identity, record.principal)) &&
     Array.isArray(identity.scopes) &&
     record.approvers.some((scope) => identity.scopes?.includes(scope) === true);
 
@@ -193,12 +209,13 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
     if (typeof approver?.sub !== 'string' || approver.sub === '') {
       throw new OpaError('unauthenticated', 'an approver must be authenticated');
     }
+    if (!isValidPrincipal(approver)) throw new OpaError('unauthenticated', INVALID_PRINCIPAL);
     const record = ID.test(id) ? await safe(() => store.get(id)) : undefined;
     if (!record) throw new OpaError('approval_not_found', 'no such approval request');
     if (!canDecide(record, approver)) {
       throw new OpaError(
         'approval_forbidden',
-        approver.sub === record.principal.sub && !config.allowSelfApproval
+        samePrincipal(approver, record.principal) && !config.allowSelfApproval
           ? 'a principal cannot decide its own approval request'
           : `deciding this request needs one of the scopes: ${record.approvers.join(', ')}`,
       );
@@ -208,6 +225,7 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
       store.decide(id, {
         status,
         by: approver.sub,
+        ...(approver.iss !== undefined ? { byIss: approver.iss } : {}),
         at,
         ...(why !== undefined ? { reason: why } : {}),
         ...(status === 'approved' ? { expiresAt: at + record.ttlSeconds * 1000 } : {}),
@@ -218,6 +236,7 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
       id,
       action: status,
       by: approver.sub,
+      ...(approver.iss !== undefined ? { iss: approver.iss } : {}),
       at,
       ...(why !== undefined ? { reason: why } : {}),
       path: record.path,
@@ -232,6 +251,9 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
       if (typeof args.principal?.sub !== 'string' || args.principal.sub === '') {
         throw new OpaError('unauthenticated', 'an escalated action needs an authenticated principal');
       }
+      if (!isValidPrincipal(args.principal)) throw new OpaError('unauthenticated', INVALID_PRINCIPAL);
+      const principal = approvalPrincipal(args.principal);
+      const iss = principal.iss !== undefined ? { iss: principal.iss } : {};
       const inputJson = canonicalJson(args.input);
       const at = now();
       const record: ApprovalRecord = Object.freeze({
@@ -240,13 +262,15 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         path: args.path,
         input: JSON.parse(inputJson) as unknown,
         actionHash: actionHash(args.path, inputJson),
-        principal: Object.freeze({ sub: args.principal.sub }),
+        principal,
         ...(args.decisionId ? { decisionId: args.decisionId } : {}),
         approvers: Object.freeze([...args.approval.approvers]),
         ttlSeconds: args.approval.ttlSeconds,
         createdAt: at,
         expiresAt: at + config.pendingTtlMs,
-        audit: Object.freeze([Object.freeze({ at, action: 'requested' as const, by: args.principal.sub })]),
+        audit: Object.freeze([
+          Object.freeze({ at, action: 'requested' as const, by: principal.sub, ...iss }),
+        ]),
       });
       const result: unknown = await safe(() => store.create(record, config.limits));
       // A store written for another version of the interface must not let escalations through unbounded.
@@ -256,7 +280,8 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         audit({
           id: '',
           action: 'refused',
-          by: record.principal.sub,
+          by: principal.sub,
+          ...iss,
           at,
           path: record.path,
           actionHash: record.actionHash,
@@ -273,15 +298,17 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         );
       }
       const got = result.record;
-      // Hand back only a request bound to this very action and principal, whatever the store says.
-      if (got.actionHash !== record.actionHash || got.principal?.sub !== record.principal.sub) {
+      // Hand back only a request bound to this very action and principal, whatever the store says
+      // (a custom store that ignores `iss` must not hand alice@A's request to alice@B).
+      if (got.actionHash !== record.actionHash || !samePrincipal(got.principal, principal)) {
         throw storeFailure(new Error('the approval store answered another request'));
       }
       if (result.created) {
         audit({
           id: record.id,
           action: 'requested',
-          by: record.principal.sub,
+          by: principal.sub,
+          ...iss,
           at,
           path: record.path,
           actionHash: record.actionHash,
@@ -310,11 +337,14 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
     async consume(id, use) {
       const hash = actionHash(use.path, canonicalJson(use.input));
       const at = now();
+      const valid = isValidPrincipal(use.principal);
+      const iss = valid && use.principal.iss !== undefined ? { iss: use.principal.iss } : {};
       const refuse = (code: RefusalCode) => {
         audit({
           id,
           action: 'refused',
-          by: use.principal?.sub ?? '',
+          by: typeof use.principal?.sub === 'string' ? use.principal.sub : '',
+          ...iss,
           at,
           path: use.path,
           actionHash: hash,
@@ -323,13 +353,33 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         return new OpaError(code, REFUSALS[code]);
       };
       if (!ID.test(id) || typeof use.principal?.sub !== 'string') throw refuse('approval_not_found');
-      const result = await safe(() => store.consume(id, { actionHash: hash, sub: use.principal.sub, at }));
+      if (!valid) {
+        audit({
+          id,
+          action: 'refused',
+          by: use.principal.sub,
+          at,
+          path: use.path,
+          actionHash: hash,
+          code: 'unauthenticated',
+        });
+        throw new OpaError('unauthenticated', INVALID_PRINCIPAL);
+      }
+      const sub = use.principal.sub;
+      const result = await safe(() => store.consume(id, { actionHash: hash, sub, ...iss, at }));
       if (!result.ok) throw refuse(result.code);
-      audit({ id, action: 'used', by: use.principal.sub, at, path: use.path, actionHash: hash });
+      // A custom store that ignores `iss` would have used someone else's approval: never allow on it.
+      if (result.record.actionHash !== hash || !samePrincipal(result.record.principal, use.principal)) {
+        throw refuse('approval_mismatch');
+      }
+      audit({ id, action: 'used', by: sub, ...iss, at, path: use.path, actionHash: hash });
       return result.record;
     },
     canView(record, identity) {
-      return identity.sub === record.principal.sub || canDecide(record, identity);
+      return (
+        (isValidPrincipal(identity) && samePrincipal(identity, record.principal)) ||
+        canDecide(record, identity)
+      );
     },
     canDecide,
     view(record, statusUrl) {
@@ -340,13 +390,17 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
         status: expired ? 'expired' : record.status,
         path: record.path,
         input: record.input,
-        principal: { sub: record.principal.sub },
+        principal:
+          record.principal.iss === undefined
+            ? { sub: record.principal.sub }
+            : { sub: record.principal.sub, iss: record.principal.iss },
         approvers: record.approvers,
         ttl_seconds: record.ttlSeconds,
         decision_id: record.decisionId,
         created_at: iso(record.createdAt),
         expires_at: iso(record.expiresAt),
         decided_by: record.decidedBy,
+        decided_by_iss: record.decidedByIss,
         decided_at: iso(record.decidedAt),
         reason: record.reason,
         used_at: iso(record.usedAt),
@@ -355,6 +409,7 @@ export function createApprovals(options: ApprovalsOptions = {}): Approvals {
           at: iso(e.at),
           action: e.action,
           by: e.by,
+          ...(e.iss !== undefined ? { iss: e.iss } : {}),
           ...(e.reason ? { reason: e.reason } : {}),
         })),
       };

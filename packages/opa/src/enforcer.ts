@@ -7,6 +7,7 @@ import { isOpaError } from './errors.js';
 import { canonicalJson, sha256 } from './hash.js';
 import { readResult } from './interpret.js';
 import { enforcerOptionsSchema, parseOptions } from './options.js';
+import { isValidPrincipal } from './principal.js';
 import { swallow } from './swallow.js';
 import { toolAccessInput } from './tool-access.js';
 import type {
@@ -383,6 +384,17 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         allowed: false,
         decision,
         reasons: ['principal_required'],
+        code: 'unauthenticated',
+      };
+    }
+    if (!isValidPrincipal(principal)) {
+      // An issuer that is not a usable string is never read as "no issuer": that would match requests
+      // of the same sub made without one.
+      return {
+        outcome: 'deny',
+        allowed: false,
+        decision,
+        reasons: ['principal_invalid'],
         code: 'unauthenticated',
       };
     }

@@ -27,7 +27,11 @@ export interface GuardOptions<Req> {
   readonly path?: string;
   /** Maps the request and principal to the policy input (with `path`). */
   readonly input?: (req: Req, principal: Principal | undefined) => unknown;
-  /** Who calls. Default: the principal `@amas/oidc` put on the request (`amas.auth`). */
+  /**
+   * Who calls. Default: the principal `@amas/oidc` put on the request (`amas.auth`), read by
+   * {@link toPrincipal} (subject, issuer, scopes). Keep the issuer (`iss`) when several issuers can
+   * authenticate callers: approvals are bound to the pair (`iss`, `sub`).
+   */
   readonly principal?: (req: Req) => Principal | undefined;
   /** Where the client polls an approval. Default `/approvals/<id>`. */
   readonly statusUrl?: (id: string, req: Req) => string;
@@ -62,7 +66,7 @@ const guardSchema = z
     toolAccess: fn('request, principal => { agentRole, toolName, input }').optional(),
     path: z.string().optional(),
     input: fn('request, principal => policy input').optional(),
-    principal: fn('request => { sub, scopes }').optional(),
+    principal: fn('request => { sub, iss?, scopes }').optional(),
     statusUrl: fn('approval id => URL').optional(),
     fallback: z.enum(['deny', 'allow']).default('deny'),
   })
@@ -73,21 +77,28 @@ const guardSchema = z
   });
 
 /**
- * Reads the principal `@amas/oidc` leaves on the request state (`{ subject, scopes }`), or any
- * `{ sub, scopes }` object, as a {@link Principal}.
+ * Reads the principal `@amas/oidc` leaves on the request state (`{ subject, issuer, scopes }`), or any
+ * `{ sub, iss?, scopes }` object, as a {@link Principal}. `sub` comes from `sub` or `subject`, `iss`
+ * from `iss` or `issuer`: in each pair the first that is a non-empty string wins, and anything else
+ * (a number, `null`, `''`) is ignored. Without a subject there is no principal; without an issuer
+ * the principal has no `iss`, and matches only approval requests made without one. An `iss` longer
+ * than 2,048 characters is kept, and the approval workflow refuses it (`unauthenticated`, 401).
  *
  * @example
  * ```ts
- * toPrincipal({ subject: 'agent-42', scopes: ['agents:invoke'] }); // { sub: 'agent-42', scopes: [...] }
+ * toPrincipal({ subject: 'agent-42', issuer: 'https://idp.example.com/', scopes: ['agents:invoke'] });
+ * // { sub: 'agent-42', iss: 'https://idp.example.com/', scopes: ['agents:invoke'] }
  * ```
  */
 export function toPrincipal(value: unknown): Principal | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const v = value as { sub?: unknown; subject?: unknown; scopes?: unknown };
+  const v = value as { sub?: unknown; subject?: unknown; iss?: unknown; issuer?: unknown; scopes?: unknown };
+  const text = (x: unknown) => (typeof x === 'string' && x !== '' ? x : undefined);
   const sub = typeof v.sub === 'string' ? v.sub : typeof v.subject === 'string' ? v.subject : undefined;
   if (sub === undefined || sub === '') return undefined;
+  const iss = text(v.iss) ?? text(v.issuer);
   const scopes = Array.isArray(v.scopes) ? v.scopes.filter((s): s is string => typeof s === 'string') : [];
-  return { sub, scopes };
+  return iss === undefined ? { sub, scopes } : { sub, iss, scopes };
 }
 
 /**

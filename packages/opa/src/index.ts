@@ -16,6 +16,7 @@ export type { OpaErrorCode, OpaErrorOptions } from './errors.js';
 export { isOpaError, OpaError, OpaErrorStatus } from './errors.js';
 export { createGuard, type GuardOptions, type GuardResult, toPrincipal } from './guard.js';
 export { actionHash, canonicalJson } from './hash.js';
+export { approvalPrincipal, isValidPrincipal, MAX_ISSUER_LENGTH, samePrincipal } from './principal.js';
 export { readJsonBody } from './read-body.js';
 export { APPROVAL_HEADER, TOOL_ACCESS_PATH, toolAccessInput } from './tool-access.js';
 export type {
@@ -24,6 +25,7 @@ export type {
   ApprovalAuditEvent,
   ApprovalCreateLimits,
   ApprovalCreateResult,
+  ApprovalPrincipal,
   ApprovalRecord,
   ApprovalRequirement,
   ApprovalStatus,

@@ -241,16 +241,39 @@ export type Decision =
   | UnavailableDecision;
 
 /**
- * The authenticated caller, as far as this package needs it: a stable subject and its scopes.
+ * The authenticated caller, as far as this package needs it: a subject, the issuer that vouches for
+ * it, and its scopes. In the approval workflow a principal is the pair (`iss`, `sub`): with several
+ * issuers, `alice` of one issuer and `alice` of another are two people. A principal without `iss`
+ * is only ever the same as another principal without `iss` (never a wildcard).
  *
  * @example
  * ```ts
- * const principal: Principal = { sub: 'agent-42', scopes: ['agents:invoke'] };
+ * const principal: Principal = { sub: 'agent-42', iss: 'https://login.example.com/', scopes: ['agents:invoke'] };
  * ```
  */
 export interface Principal {
   readonly sub: string;
+  /**
+   * The issuer of the token that authenticated `sub` (`@amas/oidc`'s `issuer`). Optional; when
+   * present it must be a non-empty string of at most 2,048 characters, or the approval workflow
+   * refuses the principal with `unauthenticated` (never treats it as absent).
+   */
+  readonly iss?: string;
   readonly scopes?: readonly string[];
+}
+
+/**
+ * Who a principal is in an approval record: its `sub`, and its `iss` when it had one. Records written
+ * before `iss` existed have none, and keep matching principals without `iss`.
+ *
+ * @example
+ * ```ts
+ * const who: ApprovalPrincipal = { sub: 'alice', iss: 'https://idp-a.example.com/' };
+ * ```
+ */
+export interface ApprovalPrincipal {
+  readonly sub: string;
+  readonly iss?: string;
 }
 
 /**
@@ -384,7 +407,10 @@ export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'used';
 export interface ApprovalAuditEntry {
   readonly at: number;
   readonly action: 'requested' | 'approved' | 'denied' | 'used';
+  /** The `sub` of who acted. */
   readonly by: string;
+  /** The `iss` of who acted, when that principal had one. */
+  readonly iss?: string;
   readonly reason?: string;
 }
 
@@ -407,14 +433,23 @@ export interface ApprovalRecord {
   readonly input: unknown;
   /** SHA-256 (base64url) of the path and the canonical JSON of the input. */
   readonly actionHash: string;
-  readonly principal: { readonly sub: string };
+  /**
+   * The requester: only the same (`iss`, `sub`) pair may see the request as its requester, use it, or
+   * get it back when re-escalating; a principal with that pair can never approve it (unless
+   * `allowSelfApproval`). `iss` is absent for a principal without one (and in records written before
+   * it existed).
+   */
+  readonly principal: ApprovalPrincipal;
   readonly decisionId?: string;
   readonly approvers: readonly string[];
   readonly ttlSeconds: number;
   readonly createdAt: number;
   /** Deadline: for a pending request, to be decided; once approved, to be used. */
   readonly expiresAt: number;
+  /** The `sub` of the approver who decided. */
   readonly decidedBy?: string;
+  /** The `iss` of the approver who decided, when that principal had one. */
+  readonly decidedByIss?: string;
   readonly decidedAt?: number;
   readonly reason?: string;
   readonly usedAt?: number;
@@ -426,7 +461,7 @@ export interface ApprovalRecord {
  *
  * @example
  * ```ts
- * const r = await store.consume(id, { actionHash, sub, at: Date.now() });
+ * const r = await store.consume(id, { actionHash, sub, iss, at: Date.now() });
  * if (!r.ok) console.log(r.code);
  * ```
  */
@@ -454,8 +489,8 @@ export type ApprovalStoreResult =
  */
 export interface ApprovalCreateLimits {
   /**
-   * At most this many pending (undecided, unexpired at `record.createdAt`) requests per
-   * `principal.sub`, counted across every replica that shares the store.
+   * At most this many pending (undecided, unexpired at `record.createdAt`) requests per principal
+   * (the pair `principal.iss`, `principal.sub`), counted across every replica that shares the store.
    */
   readonly maxPendingPerPrincipal: number;
 }
@@ -501,9 +536,10 @@ export type ApprovalCreateResult =
 export interface ApprovalStore {
   /**
    * Creates a pending request, in one atomic step that also: answers the principal's existing pending
-   * request for the same action instead (same `principal.sub`, `actionHash`, `approvers` and
-   * `ttlSeconds`), and refuses when the principal has `limits.maxPendingPerPrincipal` pending requests
-   * or the store is full. Throws only when the store itself fails.
+   * request for the same action instead (same `principal.iss` and `principal.sub`, where an absent
+   * `iss` equals only an absent `iss`; same `actionHash`, `approvers` and `ttlSeconds`), and refuses
+   * when that principal has `limits.maxPendingPerPrincipal` pending requests or the store is full.
+   * Throws only when the store itself fails.
    */
   create(record: ApprovalRecord, limits: ApprovalCreateLimits): Promise<ApprovalCreateResult>;
   get(id: string): Promise<ApprovalRecord | undefined>;
@@ -514,17 +550,23 @@ export interface ApprovalStore {
     id: string,
     change: {
       readonly status: 'approved' | 'denied';
+      /** The approver's `sub`. */
       readonly by: string;
+      /** The approver's `iss`, when it has one. */
+      readonly byIss?: string;
       readonly at: number;
       readonly reason?: string;
       /** New deadline (approved: at + ttl); omitted for a denial. */
       readonly expiresAt?: number;
     },
   ): Promise<ApprovalStoreResult>;
-  /** approved -> used, only for the same action hash and subject, unexpired at `use.at`. */
+  /**
+   * approved -> used, only for the same action hash and the same principal (`sub` and `iss`; an absent
+   * `iss` matches only a record without one), unexpired at `use.at`.
+   */
   consume(
     id: string,
-    use: { readonly actionHash: string; readonly sub: string; readonly at: number },
+    use: { readonly actionHash: string; readonly sub: string; readonly iss?: string; readonly at: number },
   ): Promise<ApprovalStoreResult>;
   close?(): Promise<void>;
 }
@@ -570,18 +612,19 @@ export interface ApprovalView {
   readonly status: ApprovalStatus | 'expired';
   readonly path: string;
   readonly input: unknown;
-  readonly principal: { readonly sub: string };
+  readonly principal: ApprovalPrincipal;
   readonly approvers: readonly string[];
   readonly ttl_seconds: number;
   readonly decision_id?: string;
   readonly created_at: string;
   readonly expires_at: string;
   readonly decided_by?: string;
+  readonly decided_by_iss?: string;
   readonly decided_at?: string;
   readonly reason?: string;
   readonly used_at?: string;
   readonly status_url?: string;
-  readonly audit: readonly { at: string; action: string; by: string; reason?: string }[];
+  readonly audit: readonly { at: string; action: string; by: string; iss?: string; reason?: string }[];
 }
 
 /**
@@ -612,7 +655,10 @@ export interface ApprovalAuditEvent {
   /** The request's id; empty for a refused escalation (`code: 'approval_limit'`), which created none. */
   readonly id: string;
   readonly action: ApprovalAuditEntry['action'] | 'refused';
+  /** The `sub` of who acted (or tried to). */
   readonly by: string;
+  /** The `iss` of who acted, when that principal had one. */
+  readonly iss?: string;
   readonly at: number;
   readonly reason?: string;
   readonly path: string;

@@ -11,11 +11,16 @@ import { approvalRoutes as koaApprovals, authorize as koaAuthorize } from '../sr
 import { readJsonBody } from '../src/read-body.js';
 
 // A stand-in for @amas/oidc's authenticate(): "Authorization: Bearer <sub>|<scope>,<scope>" puts
-// { subject, scopes } on amas.auth, the shape @amas/oidc uses. The examples use the real one.
-function principalFrom(header: string | undefined) {
+// { subject, scopes } on amas.auth, the shape @amas/oidc uses, plus `issuer` when the request has a
+// "test-issuer" header (several issuers). The examples use the real one.
+function principalFrom(header: string | undefined, issuer: string | string[] | undefined) {
   const m = /^Bearer ([^|]+)\|?(.*)$/.exec(header ?? '');
   if (!m) return undefined;
-  return { subject: m[1], scopes: (m[2] ?? '').split(',').filter(Boolean) };
+  return {
+    subject: m[1],
+    ...(typeof issuer === 'string' ? { issuer } : {}),
+    scopes: (m[2] ?? '').split(',').filter(Boolean),
+  };
 }
 
 export interface TestApp {
@@ -45,7 +50,7 @@ export function startApp(framework: Framework, enforcer: Enforcer): Promise<Test
     const e = (framework === 'express5' ? express : express4) as unknown as typeof express;
     const app = e();
     app.use((req, _res, next) => {
-      const p = principalFrom(req.headers.authorization);
+      const p = principalFrom(req.headers.authorization, req.headers['test-issuer']);
       if (p) req.amas = { ...req.amas, auth: p } as typeof req.amas;
       next();
     });
@@ -84,7 +89,7 @@ export function startApp(framework: Framework, enforcer: Enforcer): Promise<Test
   const app = new K();
   const router = new Router();
   app.use(async (ctx: Context, next) => {
-    const p = principalFrom(ctx.headers.authorization);
+    const p = principalFrom(ctx.headers.authorization, ctx.headers['test-issuer']);
     if (p) ctx.state.amas = { ...ctx.state.amas, auth: p } as typeof ctx.state.amas;
     await next();
   });
