@@ -89,6 +89,8 @@ export interface ResolvedConfig {
     readonly ttl: number;
     readonly refusalTtl: number;
     readonly maxRefusals: number;
+    readonly failureCooldown: number;
+    readonly maxPending: number;
   };
   readonly senderConstrained: 'reject' | 'allow';
   readonly fetch: typeof fetch;
@@ -211,6 +213,12 @@ const schema = z.strictObject({
       ttl: seconds(86_400, 'resolverCache.ttl').min(1, 'must be at least 1 second').optional(),
       refusalTtl: seconds(3600, 'resolverCache.refusalTtl').optional(),
       maxRefusals: z.int().min(1).max(1_000_000).optional(),
+      failureCooldown: seconds(300, 'resolverCache.failureCooldown').optional(),
+      maxPending: z
+        .int({ error: 'must be a whole number of resolver calls' })
+        .min(1, 'must be at least 1')
+        .max(10_000, 'must be at most 10000')
+        .optional(),
     })
     .optional(),
   senderConstrained: z
@@ -422,6 +430,8 @@ export function resolveOptions(options: VerifierOptions<unknown>): ResolvedConfi
       ttl: o.resolverCache?.ttl ?? 300,
       refusalTtl: o.resolverCache?.refusalTtl ?? 30,
       maxRefusals: o.resolverCache?.maxRefusals ?? 1000,
+      failureCooldown: o.resolverCache?.failureCooldown ?? 2,
+      maxPending: o.resolverCache?.maxPending ?? 32,
     }),
     senderConstrained: o.senderConstrained ?? 'reject',
     fetch: o.fetch ?? ((input, init) => globalThis.fetch(input, init)),

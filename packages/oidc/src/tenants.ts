@@ -73,19 +73,28 @@ function sameAnswer(a: ResolvedIssuer, b: ResolvedIssuer): boolean {
  * The answers of an issuer resolver, with a lifetime.
  *
  * - An acceptance is trusted for `resolverCache.ttl`, renewed in the background from 80 % of it on
- *   (one attempt per `jwks.cooldown` while the resolver fails); once expired, requests wait for a new
- *   answer, and a failure then is a 503, never a stale yes.
+ *   (one attempt per `resolverCache.failureCooldown` while the resolver fails); once expired, requests
+ *   wait for a new answer, and a failure then is a 503, never a stale yes.
  * - The same answer again keeps the issuer's key source (no JWKS refetch) and its cached tokens; a
  *   refusal, a different answer or an eviction drops the entry, and with it its cached tokens; a
  *   refusal also fails the verifications still running under it.
  * - A refusal is remembered for `resolverCache.refusalTtl` (at most `maxRefusals` of them), so that a
- *   repeated unknown `iss` does not call the tenant store per request. Failures are not remembered.
- * - At most one call per `iss` is in flight, bounded by `jwks.timeout` and by `close()`.
+ *   repeated unknown `iss` does not call the tenant store per request.
+ * - A failure (a throw, a timeout, an invalid answer) is remembered for `resolverCache.failureCooldown`
+ *   (at most `maxRefusals` of them): the issuer's requests get the same 503 meanwhile, without a call,
+ *   so that a tenant store that is down is not asked once per request. It is never a refusal.
+ * - At most one call per `iss` is in flight, bounded by `jwks.timeout` and by `close()`; at most
+ *   `resolverCache.maxPending` calls for issuers not held are in flight together, and a request that
+ *   would start one more is a 503 at once. Issuers held (renewals, expired leases) are not counted:
+ *   at most `maxIssuers` of them, one call each, so a flood of invented issuers never delays them.
  */
 export class ResolvedIssuers {
   private readonly accepted = new Map<string, IssuerEntry>();
   private readonly refused = new Map<string, number>();
+  private readonly failed = new Map<string, number>();
   private readonly asking = new Map<string, Promise<IssuerEntry | undefined>>();
+  /** Calls in flight for issuers that were not held when the call started. */
+  private strangers = 0;
 
   constructor(
     private readonly resolver: IssuerResolver,
@@ -110,6 +119,11 @@ export class ResolvedIssuers {
       if (now < refusedUntil) throw this.mismatch();
       this.refused.delete(iss);
     }
+    const failedUntil = this.failed.get(iss);
+    if (failedUntil !== undefined) {
+      if (now < failedUntil) throw this.unavailable((failedUntil - now) / 1000);
+      this.failed.delete(iss);
+    }
     const entry = await this.ask(iss);
     if (!entry) throw this.mismatch();
     return entry;
@@ -119,7 +133,7 @@ export class ResolvedIssuers {
   renew(entry: IssuerEntry, now: number): void {
     const iss = entry.config.issuer;
     if (entry.dropped || this.asking.has(iss)) return;
-    entry.refreshAt = now + this.config.jwks.cooldown * 1000;
+    entry.refreshAt = now + this.config.resolverCache.failureCooldown * 1000;
     this.ask(iss).catch(() => {});
   }
 
@@ -131,19 +145,45 @@ export class ResolvedIssuers {
     for (const entry of this.accepted.values()) entry.dropped = true;
     this.accepted.clear();
     this.refused.clear();
+    this.failed.clear();
   }
 
   private mismatch() {
     return authError('issuer_mismatch', 'The token issuer is not allowed.', this.ctx);
   }
 
+  /** A 503 `discovery_failed` telling the client when to come back. */
+  private unavailable(retryAfter: number, cause?: unknown) {
+    return authError('discovery_failed', 'The issuer could not be resolved.', {
+      ...this.ctx,
+      retryAfter,
+      cause,
+    });
+  }
+
   private ask(iss: string): Promise<IssuerEntry | undefined> {
-    let pending = this.asking.get(iss);
-    if (!pending) {
-      pending = this.askResolver(iss).finally(() => this.asking.delete(iss));
-      this.asking.set(iss, pending);
+    const pending = this.asking.get(iss);
+    if (pending) return pending;
+    // Nothing is known about an issuer never seen before, so invented ones are bounded in number
+    // instead: fail closed at once rather than queue, or let a flood load the tenant store.
+    const stranger = !this.accepted.has(iss);
+    if (stranger) {
+      if (this.strangers >= this.config.resolverCache.maxPending) {
+        return Promise.reject(
+          this.unavailable(
+            this.config.resolverCache.failureCooldown,
+            new Error('resolverCache.maxPending resolver calls are already in flight'),
+          ),
+        );
+      }
+      this.strangers++;
     }
-    return pending;
+    const call = this.askResolver(iss).finally(() => {
+      this.asking.delete(iss);
+      if (stranger) this.strangers--;
+    });
+    this.asking.set(iss, call);
+    return call;
   }
 
   private async askResolver(iss: string): Promise<IssuerEntry | undefined> {
@@ -156,8 +196,10 @@ export class ResolvedIssuers {
       answer = resolveResolverAnswer(iss, await untilAborted(this.resolver(iss), signal), this.config);
       if (this.signal.aborted) throw new Error('the verifier is closed');
     } catch (cause) {
-      throw authError('discovery_failed', 'The issuer could not be resolved.', { ...this.ctx, cause });
+      this.remember(iss);
+      throw this.unavailable(this.config.resolverCache.failureCooldown, cause);
     }
+    this.failed.delete(iss);
     const previous = this.accepted.get(iss);
     if (!answer) {
       if (previous) {
@@ -212,5 +254,18 @@ export class ResolvedIssuers {
       this.refused.delete(oldest.value);
     }
     this.refused.set(iss, from + refusalTtl * 1000);
+  }
+
+  /** Remembers a failed call, counted from its end: an outage, never a refusal. */
+  private remember(iss: string): void {
+    const { failureCooldown, maxRefusals } = this.config.resolverCache;
+    if (failureCooldown <= 0 || this.signal.aborted) return;
+    this.failed.delete(iss);
+    while (this.failed.size >= maxRefusals) {
+      const oldest = this.failed.keys().next();
+      if (oldest.done) break;
+      this.failed.delete(oldest.value);
+    }
+    this.failed.set(iss, Date.now() + failureCooldown * 1000);
   }
 }

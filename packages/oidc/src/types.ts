@@ -175,8 +175,9 @@ export interface IssuerOptions {
  * are. Return `undefined`/`false` to reject (nothing is fetched), `true` to accept with discovery,
  * or the issuer's options; throw (or reject) only for an outage of your tenant store (503).
  * Acceptances are kept for `resolverCache.ttl` (at most `maxIssuers` issuers) and asked again before
- * they expire; refusals are kept for `resolverCache.refusalTtl`. At most one call per `iss` is in
- * flight.
+ * they expire; refusals are kept for `resolverCache.refusalTtl`, failures for
+ * `resolverCache.failureCooldown`. At most one call per `iss` is in flight, and at most
+ * `resolverCache.maxPending` for issuers not yet accepted.
  *
  * @example
  * ```ts
@@ -241,7 +242,7 @@ export interface TokenCacheOptions {
  *
  * @example
  * ```ts
- * createVerifier({ issuer: resolver, audience, resolverCache: { ttl: 120, refusalTtl: 10 } });
+ * createVerifier({ issuer: resolver, audience, resolverCache: { ttl: 120, refusalTtl: 10, maxPending: 16 } });
  * ```
  */
 export interface ResolverCacheOptions {
@@ -254,8 +255,23 @@ export interface ResolverCacheOptions {
   ttl?: number;
   /** How long a refusal is remembered, so that repeated unknown `iss` values do not each call the resolver. `0` remembers none. Default 30. */
   refusalTtl?: number;
-  /** Upper bound on remembered refusals (oldest dropped first). Default 1000. */
+  /** Upper bound on remembered refusals, and separately on remembered failures (oldest dropped first). Default 1000. */
   maxRefusals?: number;
+  /**
+   * How long a failed resolver call (a throw, a rejection, no answer within `jwks.timeout`, invalid
+   * options) is remembered: meanwhile that issuer's requests get 503 `discovery_failed` with
+   * `Retry-After`, without calling the resolver, and a failing renewal of an accepted issuer is
+   * retried at most this often. A failure is never remembered as a refusal. `0` remembers none
+   * (at most one call per issuer is still in flight). 0 to 300. Default 2.
+   */
+  failureCooldown?: number;
+  /**
+   * Upper bound on resolver calls in flight together for issuers the verifier does not hold (1 to
+   * 10 000). A request that would start one more gets 503 `discovery_failed` with `Retry-After` at
+   * once; it is never queued. Renewals of accepted issuers are not counted, so a flood of invented
+   * issuers never stops an active tenant from verifying. Default 32.
+   */
+  maxPending?: number;
 }
 
 /**

@@ -216,7 +216,7 @@ describe('accepted issuers live for resolverCache.ttl', () => {
 });
 
 describe('the tenant store failing', () => {
-  it('keeps an accepted issuer until its ttl while renewals fail, asking at most once per jwks.cooldown', async () => {
+  it('keeps an accepted issuer until its ttl while renewals fail, asking at most once per resolverCache.failureCooldown', async () => {
     const store = tenantStore([acme.issuer]);
     const v = multiTenant(store);
     const token = await acme.mint();
@@ -228,7 +228,7 @@ describe('the tenant store failing', () => {
     await sleep(20);
     for (let i = 0; i < 20; i++) await v.verify(token);
     expect(store.calls).toBe(2);
-    at(252); // jwks.cooldown (2 s) later
+    at(252); // resolverCache.failureCooldown (2 s) later
     await v.verify(token);
     await eventually(() => store.calls === 3, 2000, 5);
   });
@@ -241,9 +241,12 @@ describe('the tenant store failing', () => {
     store.down();
     at(300);
     await rejectsWith(v.verify(token), 'discovery_failed', 503);
-    await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    await rejectsWith(v.verify(token), 'discovery_failed', 503); // the failure is remembered: no call
+    expect(store.calls).toBe(2);
     store.up();
+    at(302); // resolverCache.failureCooldown (2 s) after the failure
     expect((await v.verify(token)).issuer).toBe(acme.issuer);
+    expect(store.calls).toBe(3);
     expect(acme.requests).toMatchObject({ discovery: 1, jwks: 1 });
   });
 
@@ -254,6 +257,9 @@ describe('the tenant store failing', () => {
     const token = await acme.mint();
     await rejectsWith(v.verify(token), 'discovery_failed', 503);
     store.up();
+    at(1); // within resolverCache.failureCooldown: still the outage, never a 401
+    await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    at(2);
     expect((await v.verify(token)).issuer).toBe(acme.issuer);
     expect(store.calls).toBe(2);
   });
