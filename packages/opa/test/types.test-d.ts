@@ -1,10 +1,12 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type {
   ApprovalCreateResult,
+  ApprovalPrincipal,
   ApprovalRecord,
   ApprovalStore,
   Authorization,
   Decision,
+  Principal,
 } from '../src/types.js';
 
 describe('public types', () => {
@@ -43,5 +45,13 @@ describe('public types', () => {
   it('a denial for the approval limit can carry a Retry-After hint', () => {
     const a = {} as Authorization;
     if (a.outcome === 'deny') expectTypeOf(a.retryAfterSeconds).toEqualTypeOf<number | undefined>();
+  });
+
+  it('a principal and an approval record carry an optional issuer; a store consumes with it', () => {
+    expectTypeOf<Principal['iss']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<ApprovalRecord['principal']>().toEqualTypeOf<ApprovalPrincipal>();
+    expectTypeOf<ApprovalPrincipal>().toEqualTypeOf<{ readonly sub: string; readonly iss?: string }>();
+    expectTypeOf<Parameters<ApprovalStore['consume']>[1]['iss']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<ApprovalRecord['decidedByIss']>().toEqualTypeOf<string | undefined>();
   });
 });
