@@ -70,6 +70,24 @@ export function checkGuardOptions(name: string, registry: Registry, options: unk
   if (!r.success) throw new ContractError('config_invalid', `${name}: ${z.prettifyError(r.error)}`);
 }
 
+/** Where `@amas/oidc` puts the verified principal; read as data, without depending on that package. */
+export type WithAuth = { amas?: { auth?: { subject?: unknown; issuer?: unknown } } };
+
+/**
+ * The default budget principal: the verified subject `@amas/oidc` put on the request, qualified by its
+ * issuer (`["https://login.example.com/","alice"]`) whenever it has one, so that the same `sub` of two
+ * issuers never shares a budget. A subject with an issuer that is not a non-empty string gives no
+ * principal: budgets counted per principal then deny the call (`action_invalid`).
+ */
+export function principalOf(state: WithAuth | undefined): string | undefined {
+  const auth = state?.amas?.auth;
+  const sub = auth?.subject;
+  if (typeof sub !== 'string' || sub === '') return undefined;
+  const iss = auth?.issuer;
+  if (iss === undefined) return sub;
+  return typeof iss === 'string' && iss !== '' ? JSON.stringify([iss, sub]) : undefined;
+}
+
 /** Builds the action from a request; a throwing reader gives an action that the check denies. */
 export function readAction<Req>(
   req: Req,

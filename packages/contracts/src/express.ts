@@ -6,8 +6,10 @@ import {
   isJsonBody,
   keepAction,
   missingGuard,
+  principalOf,
   readAction,
   takeAction,
+  type WithAuth,
   withApproval,
 } from './adapter.js';
 import { isContractError } from './errors.js';
@@ -30,9 +32,6 @@ declare global {
     contractsOutput?: OutputVerdict;
   }
 }
-
-/** Where `@amas/oidc` puts the verified subject; read as data, without depending on that package. */
-type WithSubject = { amas?: { auth?: { subject?: unknown } } };
 
 function send(res: Response, answer: ReturnType<typeof denial>): void {
   res.status(answer.status).set(answer.headers).json(answer.body);
@@ -66,7 +65,7 @@ export function enforceContract(registry: Registry, options: GuardOptions<Reques
   const defaults = {
     tool: (req: Request) => req.params?.tool,
     input: (req: Request) => req.body,
-    principal: (req: Request) => (req as unknown as WithSubject).amas?.auth?.subject,
+    principal: (req: Request) => principalOf(req as unknown as WithAuth),
   };
   const spend = o.spend !== false;
   return (req, res, next) => {

@@ -6,8 +6,10 @@ import {
   isJsonBody,
   keepAction,
   missingGuard,
+  principalOf,
   readAction,
   takeAction,
+  type WithAuth,
   withApproval,
 } from './adapter.js';
 import { isContractError } from './errors.js';
@@ -24,9 +26,6 @@ declare global {
     contractsOutput?: OutputVerdict;
   }
 }
-
-/** Where `@amas/oidc` puts the verified subject; read as data, without depending on that package. */
-type WithSubject = { amas?: { auth?: { subject?: unknown } } };
 
 declare module 'koa' {
   interface DefaultState {
@@ -69,7 +68,7 @@ export function enforceContract(registry: Registry, options: GuardOptions<Contex
   const defaults = {
     tool: (ctx: Context) => (ctx as Context & { params?: Record<string, string> }).params?.tool,
     input: (ctx: Context) => (ctx.request as { body?: unknown }).body,
-    principal: (ctx: Context) => (ctx.state as WithSubject).amas?.auth?.subject,
+    principal: (ctx: Context) => principalOf(ctx.state as WithAuth),
   };
   const spend = o.spend !== false;
   return async (ctx, next) => {

@@ -6,7 +6,13 @@ import { ContractError } from '../src/errors.js';
 import { enforceContract, errorHandler, spendBudget } from '../src/express.js';
 import { createRegistry } from '../src/registry.js';
 import { sampleContract } from './helpers/contracts.js';
-import { guardSuite, type StartApp, type StartTwoStep, twoStepSuite } from './helpers/guard-suite.js';
+import {
+  authFrom,
+  guardSuite,
+  type StartApp,
+  type StartTwoStep,
+  twoStepSuite,
+} from './helpers/guard-suite.js';
 
 type Express = typeof express5;
 
@@ -16,7 +22,7 @@ function startWith(express: Express): StartApp {
     const app = express();
     app.use(express.json());
     app.use((req, _res, next) => {
-      (req as unknown as { amas: unknown }).amas = { auth: { subject: req.get('x-sub') } };
+      (req as unknown as { amas: unknown }).amas = { auth: authFrom(req.get('x-sub'), req.get('x-iss')) };
       next();
     });
     app.post(
@@ -58,7 +64,7 @@ function twoStepWith(express: Express): StartTwoStep {
     const app = express();
     app.use(express.json());
     app.use((req, _res, next) => {
-      (req as unknown as { amas: unknown }).amas = { auth: { subject: req.get('x-sub') } };
+      (req as unknown as { amas: unknown }).amas = { auth: authFrom(req.get('x-sub'), req.get('x-iss')) };
       next();
     });
     const guard = enforceContract(registry, {

@@ -7,7 +7,13 @@ import { ContractError } from '../src/errors.js';
 import { enforceContract, errorHandler, spendBudget } from '../src/koa.js';
 import { createRegistry } from '../src/registry.js';
 import { sampleContract } from './helpers/contracts.js';
-import { guardSuite, type StartApp, type StartTwoStep, twoStepSuite } from './helpers/guard-suite.js';
+import {
+  authFrom,
+  guardSuite,
+  type StartApp,
+  type StartTwoStep,
+  twoStepSuite,
+} from './helpers/guard-suite.js';
 
 type KoaCtor = typeof Koa3;
 
@@ -34,7 +40,7 @@ function startWith(Koa: KoaCtor): StartApp {
     const router = new Router();
     app.use(jsonBody);
     app.use(async (ctx, next) => {
-      ctx.state.amas = { auth: { subject: ctx.get('x-sub') || undefined } };
+      ctx.state.amas = { auth: authFrom(ctx.get('x-sub'), ctx.req.headers['x-iss'] as string | undefined) };
       await next();
     });
     router.post(
@@ -74,7 +80,7 @@ function twoStepWith(Koa: KoaCtor): StartTwoStep {
     const router = new Router();
     app.use(jsonBody);
     app.use(async (ctx, next) => {
-      ctx.state.amas = { auth: { subject: ctx.get('x-sub') || undefined } };
+      ctx.state.amas = { auth: authFrom(ctx.get('x-sub'), ctx.req.headers['x-iss'] as string | undefined) };
       await next();
     });
     const guard = enforceContract(registry, {

@@ -6,11 +6,20 @@ import { sampleContract } from './contracts.js';
 /**
  * What every adapter must do, run against a real server of that framework on 127.0.0.1.
  * The app under test:
- *  - sets the principal where @amas/oidc would (`amas.auth.subject`) from `x-sub`;
+ *  - sets the principal where @amas/oidc would (`amas.auth.subject`, `amas.auth.issuer`) from `x-sub`
+ *    and `x-iss` ({@link authFrom}; `x-iss: #number` sets a numeric issuer, as a forged state would);
  *  - guards `POST /tools/:tool` with the role from `x-role`, the session from `x-session`, and an approval
  *    looked up server-side from the ticket in `x-ticket` (the table `approvals`);
  *  - its handler counts calls and answers `{ content, verdict }`, or a bad output when `path` asks for one.
  */
+/** The `amas.auth` a test app sets from the request's `x-sub` and `x-iss` headers. */
+export function authFrom(sub: string | undefined, iss: string | undefined): Record<string, unknown> {
+  return {
+    subject: sub || undefined,
+    ...(iss === undefined ? {} : { issuer: iss === '#number' ? 42 : iss }),
+  };
+}
+
 export interface GuardApp {
   readonly url: string;
   readonly handled: () => number;
@@ -134,6 +143,31 @@ export function guardSuite(name: string, start: StartApp): void {
           budget: { tool: 'chat', limit: 2, per: 'session' },
         });
         expect(app.handled()).toBe(2);
+      });
+    });
+
+    it('counts a per-principal budget per issuer and subject: the same sub of another issuer has its own', async () => {
+      await withApp(async (app) => {
+        const read = (iss?: string) =>
+          call(app, 'read_file', { path: 'a', max_bytes: 1 }, iss === undefined ? {} : { 'x-iss': iss });
+        for (let i = 0; i < 5; i++) expect((await read('https://a.example/')).status).toBe(200);
+        const spent = await read('https://a.example/');
+        expect(spent.status).toBe(429);
+        expect(await spent.json()).toMatchObject({ budget: { effect: 'file.read', per: 'principal' } });
+        expect((await read('https://b.example/')).status).toBe(200);
+        expect((await read()).status).toBe(200);
+        expect(app.handled()).toBe(7);
+      });
+    });
+
+    it('denies a budgeted call when the principal carries an issuer that is not a non-empty string', async () => {
+      await withApp(async (app) => {
+        for (const iss of ['#number', '']) {
+          const res = await call(app, 'read_file', { path: 'a' }, { 'x-iss': iss });
+          expect(res.status).toBe(400);
+          expect(((await res.json()) as Answer).error).toBe('action_invalid');
+        }
+        expect(app.handled()).toBe(0);
       });
     });
 
