@@ -191,9 +191,7 @@ export class ResolvedIssuers {
     const askedAt = Date.now();
     let answer: ResolvedIssuer | undefined;
     try {
-      const signal = AbortSignal.any([this.signal, AbortSignal.timeout(this.config.jwks.timeout * 1000)]);
-      // A hung tenant store is an outage (503), bounded like a fetch, not a request that never ends.
-      answer = resolveResolverAnswer(iss, await untilAborted(this.resolver(iss), signal), this.config);
+      answer = resolveResolverAnswer(iss, await this.call(iss), this.config);
       if (this.signal.aborted) throw new Error('the verifier is closed');
     } catch (cause) {
       this.remember(iss);
@@ -231,6 +229,30 @@ export class ResolvedIssuers {
     this.lease(entry, askedAt);
     this.accepted.set(iss, entry);
     return entry;
+  }
+
+  /**
+   * The resolver's raw answer. A hung tenant store is an outage (503), bounded like a fetch by
+   * `jwks.timeout` and by `close()`, not a request that never ends.
+   */
+  private async call(iss: string): Promise<unknown> {
+    // Not AbortSignal.any(): its sources hold the combined signal weakly, so once garbage-collected
+    // its timeout never reaches the listener and a hung resolver stays hung. The timer and the
+    // verifier's signal hold this controller until the call settles.
+    const bound = new AbortController();
+    const onClose = () => bound.abort(new Error('the verifier is closed'));
+    const timer = setTimeout(
+      () => bound.abort(new Error('the issuer resolver did not answer in time')),
+      this.config.jwks.timeout * 1000,
+    );
+    this.signal.addEventListener('abort', onClose, { once: true });
+    if (this.signal.aborted) onClose();
+    try {
+      return await untilAborted(this.resolver(iss), bound.signal);
+    } finally {
+      clearTimeout(timer);
+      this.signal.removeEventListener('abort', onClose);
+    }
   }
 
   private lease(entry: IssuerEntry, from: number): void {

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isOidcError } from '../src/errors.js';
 import { createTestIssuer, type TestIssuer } from '../src/testing.js';
@@ -256,6 +258,34 @@ describe('an accepted issuer whose renewal fails', () => {
 });
 
 describe('on the real clock', () => {
+  it('a hung resolver still times out when the garbage collector runs while it hangs', async () => {
+    vi.useRealTimers();
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const store = failingStore('hang');
+    const v = withResolver(store.resolver, { jwks: { timeout: 0.3 } });
+    const tokens = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => acme.mint({ iss: `https://hung-${i}.tenants.test/` })),
+    );
+    const settled = Promise.allSettled(tokens.map((t) => v.verify(t)));
+    for (let i = 0; i < 5; i++) {
+      await sleep(20);
+      gc();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const results = await Promise.race([
+      settled,
+      new Promise<'hung'>((resolve) => {
+        timer = setTimeout(() => resolve('hung'), 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+    expect(results).not.toBe('hung');
+    for (const r of results as PromiseSettledResult<unknown>[])
+      expect(r).toMatchObject({ status: 'rejected', reason: { code: 'discovery_failed', status: 503 } });
+    expect(store.calls).toBe(4);
+  });
+
   it('a client retrying a failing issuer in a tight loop costs the tenant store about one call per cooldown', async () => {
     vi.useRealTimers();
     const store = failingStore('throw');
