@@ -1,9 +1,11 @@
+import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isOidcError } from '../src/errors.js';
+import { authenticate } from '../src/express.js';
 import { createTestIssuer, type TestIssuer } from '../src/testing.js';
 import type { IssuerResolver, Verifier, VerifierOptions } from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
-import { AUDIENCE, decodePart, eventually, reassemble } from './helpers.js';
+import { AUDIENCE, decodePart, eventually, listen, reassemble } from './helpers.js';
 
 // Tokens naming distinct, never-seen issuers cannot be told apart from a new tenant's before the
 // resolver answers (the signature needs the issuer's keys). resolverCache.maxPending bounds the
@@ -218,5 +220,42 @@ describe('resolverCache.maxPending bounds resolver calls for unknown issuers', (
     await all;
     for (const s of settled) expect(s).toMatchObject({ status: 503, code: 'discovery_failed' });
     expect((await v.verify(await newcomer.mint())).issuer).toBe(newcomer.issuer);
+  });
+
+  it('over HTTP (Express 5): a flood of distinct unknown issuers gets 401 or 503 with Retry-After, never 500, while a tenant verifies', async () => {
+    const store = tenantStore([acme.issuer]);
+    const v = withResolver(store.resolver, { resolverCache: { maxPending: 8 } });
+    const app = express();
+    app.get('/me', authenticate(v), (req, res) => {
+      res.json({ subject: req.amas?.auth?.subject ?? null });
+    });
+    const server = await listen(app);
+    try {
+      const good = await acme.mint({ sub: 'alice' });
+      const get = (token: string) =>
+        fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await get(good)).status).toBe(200);
+      const flood = Promise.all(
+        (await floodTokens(300)).map(async (t) => {
+          const res = await get(t);
+          await res.arrayBuffer();
+          return { status: res.status, retryAfter: res.headers.get('retry-after') };
+        }),
+      );
+      await eventually(() => store.floodCalls === 8, 10_000, 10);
+      const during = await get(good);
+      expect(during.status).toBe(200);
+      expect(await during.json()).toEqual({ subject: 'alice' });
+      store.release();
+      const responses = await flood;
+      expect(store.maxInFlight).toBeLessThanOrEqual(8);
+      for (const r of responses) {
+        expect([401, 503]).toContain(r.status);
+        if (r.status === 503) expect(r.retryAfter).toMatch(/^[1-9]\d*$/);
+      }
+      expect(responses.filter((r) => r.status === 503).length).toBeGreaterThan(0);
+    } finally {
+      await server.close();
+    }
   });
 });
