@@ -1,4 +1,4 @@
-import { untilAborted } from './until-aborted.js';
+import { boundedSignal, untilAborted } from './until-aborted.js';
 
 /** Why a fetch of discovery or JWKS failed; the message is for operators and holds no secrets. */
 export class FetchFailure extends Error {
@@ -61,7 +61,15 @@ async function readLimited(
  * no redirects (a redirect could lead to a host nobody configured) and no cookies.
  */
 export async function fetchJson(url: string, limits: FetchLimits): Promise<unknown> {
-  const signal = AbortSignal.any([limits.signal, AbortSignal.timeout(limits.timeoutMs)]);
+  const bound = boundedSignal(limits.signal, limits.timeoutMs, 'the fetch did not finish in time');
+  try {
+    return await fetchWithin(url, limits, bound.signal);
+  } finally {
+    bound.release();
+  }
+}
+
+async function fetchWithin(url: string, limits: FetchLimits, signal: AbortSignal): Promise<unknown> {
   let response: Response;
   try {
     response = await untilAborted(

@@ -3,7 +3,7 @@ import { authError, type ChallengeContext } from './challenge.js';
 import type { KeySource } from './jwks.js';
 import { type ResolvedConfig, type ResolvedIssuer, resolveResolverAnswer } from './options.js';
 import type { IssuerResolver } from './types.js';
-import { untilAborted } from './until-aborted.js';
+import { boundedSignal, untilAborted } from './until-aborted.js';
 
 /** An allowed issuer with its key source, and how long it stays allowed. */
 export interface IssuerEntry {
@@ -236,22 +236,15 @@ export class ResolvedIssuers {
    * `jwks.timeout` and by `close()`, not a request that never ends.
    */
   private async call(iss: string): Promise<unknown> {
-    // Not AbortSignal.any(): its sources hold the combined signal weakly, so once garbage-collected
-    // its timeout never reaches the listener and a hung resolver stays hung. The timer and the
-    // verifier's signal hold this controller until the call settles.
-    const bound = new AbortController();
-    const onClose = () => bound.abort(new Error('the verifier is closed'));
-    const timer = setTimeout(
-      () => bound.abort(new Error('the issuer resolver did not answer in time')),
+    const bound = boundedSignal(
+      this.signal,
       this.config.jwks.timeout * 1000,
+      'the issuer resolver did not answer in time',
     );
-    this.signal.addEventListener('abort', onClose, { once: true });
-    if (this.signal.aborted) onClose();
     try {
       return await untilAborted(this.resolver(iss), bound.signal);
     } finally {
-      clearTimeout(timer);
-      this.signal.removeEventListener('abort', onClose);
+      bound.release();
     }
   }
 
