@@ -7,7 +7,7 @@
 // @amas/oidc/testing issuer, which also serves discovery and the JWKS.
 //
 //   pnpm --filter @amas/bench bench oidc            BENCH_DURATION=5 (seconds per app per round)
-//   BENCH_ROUNDS=2 BENCH_CONNECTIONS=32 BENCH_COLD_TOKENS=12000
+//   BENCH_ROUNDS=3 BENCH_CONNECTIONS=32 BENCH_COLD_TOKENS=12000
 import { execFileSync, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import autocannon from 'autocannon';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const duration = Number(process.env.BENCH_DURATION ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 // More distinct tokens than the default cache bound (10 000), used round-robin: every cold request misses.
 const coldCount = Number(process.env.BENCH_COLD_TOKENS ?? 12_000);
@@ -134,8 +134,12 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const rps = (app) => median(results[app].map((r) => r.rps));
-const cpu = (app) => median(results[app].map((r) => r.cpu));
+// A target is the median over rounds of the ratio within each round (the "vs" columns above): the two
+// apps of a ratio ran back to back under the same conditions, whereas medians taken per app apart could
+// pair one app's best round with the other's worst.
+const ratios = (app, base, of) => results[app].map((r, i) => of(r, results[base][i]));
+const rpsRatios = (app, base) => ratios(app, base, (a, b) => a.rps / b.rps);
+const cpuRatios = (app, base) => ratios(app, base, (a, b) => b.cpu / a.cpu);
 
 const runChild = (file, flags = []) => {
   const out = execFileSync(process.execPath, [...flags, join(here, file)], {
@@ -157,12 +161,16 @@ const targets = [
   ['Express: amas warm vs no auth', 'express:amas-warm', 'express:none', 0.9],
   ['Koa: amas warm vs no auth', 'koa:amas-warm', 'koa:none', 0.8],
 ];
-console.log(`\ntargets (medians over ${rounds} rounds)              req/s ratio   CPU/req ratio   target`);
+console.log(
+  `\ntargets (median of the per-round ratios over ${rounds} rounds)  req/s ratio   CPU/req ratio   target   rounds (req/s; CPU)`,
+);
 for (const [name, app, base, target] of targets) {
-  const byRps = rps(app) / rps(base);
-  const byCpu = cpu(base) / cpu(app);
+  const byRps = rpsRatios(app, base);
+  const byCpu = cpuRatios(app, base);
+  const [r, c] = [median(byRps), median(byCpu)];
+  const list = (xs) => xs.map((x) => x.toFixed(2)).join(' ');
   console.log(
-    `  ${name.padEnd(44)} ${byRps.toFixed(2).padStart(9)}x ${byCpu.toFixed(2).padStart(13)}x   >= ${target}x  ${byRps >= target ? 'met' : 'NOT MET'}${byCpu >= target ? '' : ' (CPU: not met)'}`,
+    `  ${name.padEnd(44)} ${r.toFixed(2).padStart(9)}x ${c.toFixed(2).padStart(13)}x   >= ${target}x  ${r >= target ? 'met' : 'NOT MET'}${c >= target ? '' : ' (CPU: not met)'}   ${list(byRps)}; ${list(byCpu)}`,
   );
 }
 console.log(

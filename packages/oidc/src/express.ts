@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
+import { settlerOf } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -104,23 +105,23 @@ export function authenticate(
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
   const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
+  const settle = settlerOf(v);
   const verifyOptions = Object.freeze({ optional: options.optional === true });
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const cookies = (req as { cookies?: Record<string, unknown> }).cookies;
-    const request = {
-      headers: req.headers,
-      url: req.originalUrl ?? req.url,
-      cookies,
-      rawHeaders: req.rawHeaders,
-    };
-    v.verifyRequest(request, verifyOptions).then(
-      (principal) => {
-        req.amas ??= {};
-        req.amas.auth = principal;
-        next();
-      },
-      (err: unknown) => fail(err, res, next, options.onError),
+    const result = settle(
+      { headers: req.headers, url: req.originalUrl ?? req.url, cookies, rawHeaders: req.rawHeaders },
+      verifyOptions,
     );
+    const accept = (principal: Principal<JwtClaims> | undefined) => {
+      req.amas ??= {};
+      req.amas.auth = principal;
+      next();
+    };
+    // A cached token goes on at once; a new one (or an error) once its verification settles.
+    if (result instanceof Promise)
+      result.then(accept, (err: unknown) => fail(err, res, next, options.onError));
+    else accept(result);
   };
   return Object.assign(middleware, { verifier: v });
 }

@@ -2,6 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
+import { settlerOf } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -100,20 +101,22 @@ export function authenticate(
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
   const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
+  const settle = settlerOf(v);
   const verifyOptions = Object.freeze({ optional: options.optional === true });
-  const middleware: Middleware = async (ctx: Context, next: Next) => {
-    let principal: Principal<JwtClaims> | undefined;
-    try {
-      principal = await v.verifyRequest(
-        { headers: ctx.headers, url: ctx.originalUrl ?? ctx.url, rawHeaders: ctx.req.rawHeaders },
-        verifyOptions,
-      );
-    } catch (err) {
-      return respond(ctx, err, options.onError);
-    }
-    ctx.state.amas ??= {};
-    ctx.state.amas.auth = principal;
-    await next();
+  const middleware: Middleware = (ctx: Context, next: Next) => {
+    const result = settle(
+      { headers: ctx.headers, url: ctx.originalUrl ?? ctx.url, rawHeaders: ctx.req.rawHeaders },
+      verifyOptions,
+    );
+    const accept = (principal: Principal<JwtClaims> | undefined) => {
+      ctx.state.amas ??= {};
+      ctx.state.amas.auth = principal;
+      return next();
+    };
+    // A cached token goes on at once; a new one (or an error) once its verification settles.
+    if (result instanceof Promise)
+      return result.then(accept, (err: unknown) => respond(ctx, err, options.onError));
+    return accept(result);
   };
   return Object.assign(middleware, { verifier: v });
 }

@@ -9,6 +9,7 @@ import { importFor } from './keys.js';
 import { claimMessage, MESSAGES } from './messages.js';
 import { type ResolvedConfig, resolveOptions } from './options.js';
 import { buildPrincipal } from './principal.js';
+import { SETTLE_REQUEST, type SettleRequest } from './settle.js';
 import { type SignatureCheck, SignatureMismatch } from './signature.js';
 import { oidcTracer, QUIET_SPAN } from './spans.js';
 import { configuredEntry, type IssuerEntry, ResolvedIssuers } from './tenants.js';
@@ -332,14 +333,15 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   // The span is not made active: nothing verify calls needs it as a parent, and an active span costs
   // a context per call even when no SDK is registered. While no SDK was ever registered no span is
   // started at all (QUIET_SPAN stands in for it).
-  function verify(token: string): Promise<Principal<TClaims>> {
+  /** verify(), with a cache hit answered as a value rather than a promise. */
+  function settle(token: string): Principal<TClaims> | Promise<Principal<TClaims>> {
     const span = maybeRecording() ? tracer.startSpan('amas.oidc.verify') : QUIET_SPAN;
     try {
       if (closed) throw closedError();
       const hit = cachedPrincipal(token, span);
       if (hit) {
         succeeded(span);
-        return Promise.resolve(hit);
+        return hit;
       }
     } catch (err) {
       return Promise.reject(refused(span, err));
@@ -347,10 +349,16 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     return verifyUncached(token, span);
   }
 
-  function verifyRequest(
+  function verify(token: string): Promise<Principal<TClaims>> {
+    const result = settle(token);
+    return result instanceof Promise ? result : Promise.resolve(result);
+  }
+
+  /** verifyRequest(), with a cache hit (or an optional request without a token) answered as a value. */
+  function settleRequest(
     request: RequestLike,
-    opts?: VerifyRequestOptions,
-  ): Promise<Principal<TClaims> | undefined> {
+    opts: VerifyRequestOptions | undefined,
+  ): Principal<TClaims> | undefined | Promise<Principal<TClaims> | undefined> {
     let token: string | undefined;
     try {
       if (typeof request !== 'object' || request === null || typeof request.headers !== 'object') {
@@ -360,9 +368,17 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     } catch (err) {
       return Promise.reject(err);
     }
-    if (token !== undefined) return verify(token);
-    if (opts?.optional) return Promise.resolve(undefined);
+    if (token !== undefined) return settle(token);
+    if (opts?.optional) return undefined;
     return Promise.reject(authError('token_missing', 'No bearer token was presented.', ctx));
+  }
+
+  function verifyRequest(
+    request: RequestLike,
+    opts?: VerifyRequestOptions,
+  ): Promise<Principal<TClaims> | undefined> {
+    const result = settleRequest(request, opts);
+    return result instanceof Promise ? result : Promise.resolve(result);
   }
 
   function entries(): IssuerEntry[] {
@@ -416,5 +432,6 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     warmUp,
     health,
     close,
+    [SETTLE_REQUEST]: settleRequest as SettleRequest<TClaims>,
   });
 }
