@@ -3,7 +3,10 @@
 // receiver (its own process). Each measurement starts a fresh server process; variants are interleaved
 // round by round so that drift in a noisy machine spreads over all of them.
 //
-//   pnpm --filter @amas/bench bench otel                 (BENCH_DURATION=5 seconds per round, BENCH_ROUNDS=2)
+// Ratios are the median over rounds of the ratio within a round (the variants of a round run back to
+// back under the same conditions); req/s shown is the median round, CPU per request the least disturbed.
+//
+//   pnpm --filter @amas/bench bench otel                 (BENCH_DURATION=5 seconds per round, BENCH_ROUNDS=3)
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
@@ -15,7 +18,7 @@ const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
 const here = dirname(fileURLToPath(import.meta.url));
 const duration = Number(process.env.BENCH_DURATION ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const frameworks = (process.env.BENCH_FRAMEWORKS ?? 'express,koa').split(',');
 const ratios = (process.env.BENCH_RATIOS ?? '1,0.1').split(',').map(Number);
@@ -98,11 +101,18 @@ for (const framework of frameworks) {
     for (let round = 0; round < rounds; round++) {
       for (const variant of variants) runs[variant].push(await measure(framework, variant, ratio));
     }
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const median = (xs) => {
+      const s = [...xs].sort((a, b) => a - b);
+      const m = Math.floor(s.length / 2);
+      return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+    };
     const sum = (xs, k) => xs.reduce((a, r) => a + r[k], 0);
     const rps = Object.fromEntries(variants.map((v) => [v, median(runs[v].map((r) => r.rps))]));
     // The least disturbed round tells the intrinsic cost best: neighbours only ever add CPU time.
     const cpu = Object.fromEntries(variants.map((v) => [v, Math.min(...runs[v].map((r) => r.cpu))]));
+    const perRound = (v, base, of) => median(runs[v].map((r, i) => of(r, runs[base][i])));
+    const rpsVs = (v, base) => perRound(v, base, (a, b) => a.rps / b.rps).toFixed(2);
+    const cpuVs = (v, base) => perRound(v, base, (a, b) => b.cpu / a.cpu).toFixed(2);
     for (const variant of variants) {
       const r = runs[variant];
       rows.push({
@@ -110,13 +120,13 @@ for (const framework of frameworks) {
         sampling: `${ratio * 100}%`,
         variant,
         'req/s': Math.round(rps[variant]),
-        'vs none': (rps[variant] / rps.none).toFixed(2),
-        'vs floor': (rps[variant] / rps.floor).toFixed(2),
-        'vs official': (rps[variant] / rps.official).toFixed(2),
+        'vs none': rpsVs(variant, 'none'),
+        'vs floor': rpsVs(variant, 'floor'),
+        'vs official': rpsVs(variant, 'official'),
         'CPU us/req': cpu[variant].toFixed(1),
-        'CPU: none/x': (cpu.none / cpu[variant]).toFixed(2),
-        'CPU: floor/x': (cpu.floor / cpu[variant]).toFixed(2),
-        'CPU: official/x': (cpu.official / cpu[variant]).toFixed(2),
+        'CPU: none/x': cpuVs(variant, 'none'),
+        'CPU: floor/x': cpuVs(variant, 'floor'),
+        'CPU: official/x': cpuVs(variant, 'official'),
         'sampled requests': variant === 'none' ? '-' : sum(r, 'sampled'),
         'spans received': variant === 'none' ? '-' : sum(r, 'spans'),
       });
