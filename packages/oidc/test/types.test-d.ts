@@ -64,8 +64,10 @@ describe('public types', () => {
     createVerifier({
       issuer: () => true,
       audience: 'a',
-      resolverCache: { ttl: 60, refusalTtl: 5, maxRefusals: 10 },
+      resolverCache: { ttl: 60, refusalTtl: 5, maxRefusals: 10, failureCooldown: 2, maxPending: 16 },
     });
+    // @ts-expect-error a number of seconds, not a string
+    createVerifier({ issuer: () => true, audience: 'a', resolverCache: { failureCooldown: '2' } });
     // @ts-expect-error unknown member
     createVerifier({ issuer: () => true, audience: 'a', resolverCache: { tll: 60 } });
   });
