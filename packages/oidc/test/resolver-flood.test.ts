@@ -1,41 +1,22 @@
 import express from 'express';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isOidcError } from '../src/errors.js';
 import { authenticate } from '../src/express.js';
-import { createTestIssuer, type TestIssuer } from '../src/testing.js';
-import type { IssuerResolver, Verifier, VerifierOptions } from '../src/types.js';
-import { createVerifier } from '../src/verifier.js';
-import { AUDIENCE, decodePart, eventually, listen, reassemble } from './helpers.js';
+import type { Verifier } from '../src/types.js';
+import { decodePart, eventually, listen, reassemble } from './helpers.js';
+import { resolverVerifiers, tenantIssuers } from './tenants-fixture.js';
 
 // Tokens naming distinct, never-seen issuers cannot be told apart from a new tenant's before the
 // resolver answers (the signature needs the issuer's keys). resolverCache.maxPending bounds the
 // resolver calls in flight for such issuers: a request beyond it is a 503 at once, never queued,
 // and issuers already accepted or refused are not affected.
 
-let acme: TestIssuer;
-let newcomer: TestIssuer;
-
-beforeAll(async () => {
-  acme = await createTestIssuer({ audience: AUDIENCE, path: '/t/acme' });
-  newcomer = await createTestIssuer({ audience: AUDIENCE, path: '/t/newcomer' });
-});
-afterAll(async () => {
-  await acme.close();
-  await newcomer.close();
-});
+const { acme, newcomer } = await tenantIssuers('acme', 'newcomer');
 afterEach(() => {
   vi.useRealTimers();
 });
 
-const verifiers: Verifier[] = [];
-afterEach(async () => {
-  await Promise.all(verifiers.splice(0).map((v) => v.close()));
-});
-function withResolver(resolver: IssuerResolver, extra: Partial<VerifierOptions> = {}) {
-  const v = createVerifier({ issuer: resolver, audience: AUDIENCE, ...extra });
-  verifiers.push(v);
-  return v;
-}
+const withResolver = resolverVerifiers();
 
 const FLOOD = '.flood.test/';
 const isFlood = (iss: string) => iss.endsWith(FLOOD);

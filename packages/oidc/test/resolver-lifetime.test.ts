@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTestIssuer, type TestIssuer } from '../src/testing.js';
-import type { IssuerOptions, Verifier, VerifierOptions } from '../src/types.js';
-import { createVerifier } from '../src/verifier.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { IssuerOptions, VerifierOptions } from '../src/types.js';
 import { AUDIENCE, eventually, rejectsWith, sleep } from './helpers.js';
 import { recordSpans } from './spans.js';
+import { resolverVerifiers, tenantIssuers } from './tenants-fixture.js';
 
 // A multi-tenant verifier asks a resolver which issuers it trusts. Its answers must not outlive a
 // tenant's offboarding by more than resolverCache.ttl, and refusals must not cost a call per request.
@@ -13,17 +12,7 @@ const recorder = recordSpans();
 const START = Date.UTC(2030, 0, 1);
 const at = (seconds: number) => vi.setSystemTime(START + seconds * 1000);
 
-let acme: TestIssuer;
-let globex: TestIssuer;
-
-beforeAll(async () => {
-  acme = await createTestIssuer({ audience: AUDIENCE, path: '/t/acme' });
-  globex = await createTestIssuer({ audience: AUDIENCE, path: '/t/globex' });
-});
-afterAll(async () => {
-  await acme.close();
-  await globex.close();
-});
+const { acme, globex } = await tenantIssuers('acme', 'globex');
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] });
   at(0);
@@ -74,15 +63,9 @@ function tenantStore(initial: string[]) {
   return store;
 }
 
-const verifiers: Verifier[] = [];
-afterEach(async () => {
-  await Promise.all(verifiers.splice(0).map((v) => v.close()));
-});
-function multiTenant(store: ReturnType<typeof tenantStore>, extra: Partial<VerifierOptions> = {}) {
-  const v = createVerifier({ issuer: store.resolver, audience: AUDIENCE, ...extra });
-  verifiers.push(v);
-  return v;
-}
+const withResolver = resolverVerifiers();
+const multiTenant = (store: ReturnType<typeof tenantStore>, extra: Partial<VerifierOptions> = {}) =>
+  withResolver(store.resolver, extra);
 const cacheOutcomes = () => recorder.spans('amas.oidc.verify').map((s) => s.attributes['amas.oidc.cache']);
 
 describe('accepted issuers live for resolverCache.ttl', () => {
