@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryApprovalStore } from '../src/approval-store-memory.js';
 import { createRedisApprovalStore } from '../src/approval-store-redis.js';
@@ -8,7 +8,7 @@ import { isOpaError, type OpaErrorCode } from '../src/errors.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalAuditEvent, ApprovalStore, Principal } from '../src/types.js';
 import { type Framework, startApp, type TestApp } from './apps.js';
-import { type RedisProcess, roleData, startRedis } from './helpers.js';
+import { roleData, useRedis } from './helpers.js';
 
 // An agent that can reach an escalating tool must not be able to fill the approval store: pending
 // requests are limited per principal (atomically, across replicas), re-escalating the same action is
@@ -28,22 +28,9 @@ const code = (c: OpaErrorCode) => (err: unknown) => isOpaError(err) && err.code 
 const codeOf = (r: PromiseSettledResult<unknown>) =>
   r.status === 'rejected' ? (isOpaError(r.reason) ? r.reason.code : 'other') : 'ok';
 
-let redisProc: RedisProcess;
-const clients: Redis[] = [];
-const newRedis = () => {
-  const r = new Redis(redisProc.url, { maxRetriesPerRequest: 1 });
-  clients.push(r);
-  return r;
-};
-const uniquePrefix = () => `lim${Math.random().toString(36).slice(2)}:`;
-
-beforeAll(async () => {
-  redisProc = await startRedis();
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-  await redisProc.stop();
-});
+const redis = useRedis('lim');
+const newRedis = () => redis.client();
+const uniquePrefix = redis.prefix;
 
 type StoreFactory = (now: () => number, maxRecords?: number) => ApprovalStore;
 const stores: [string, StoreFactory][] = [

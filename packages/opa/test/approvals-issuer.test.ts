@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryApprovalStore } from '../src/approval-store-memory.js';
 import { createRedisApprovalStore } from '../src/approval-store-redis.js';
@@ -10,7 +10,7 @@ import { toPrincipal } from '../src/guard.js';
 import { actionHash, canonicalJson } from '../src/hash.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalAuditEvent, ApprovalStore, Principal } from '../src/types.js';
-import { type RedisProcess, roleData, startRedis } from './helpers.js';
+import { roleData, useRedis } from './helpers.js';
 
 // Two issuers that both have a user "alice": two different people. Approvals are bound to (iss, sub).
 const A = 'https://idp-a.example.com/';
@@ -28,22 +28,9 @@ const withScope = (p: Principal): Principal => ({ ...p, scopes: ['approvals:secu
 
 const code = (c: OpaErrorCode) => (err: unknown) => isOpaError(err) && err.code === c;
 
-let redisProc: RedisProcess;
-const clients: Redis[] = [];
-const newRedis = () => {
-  const r = new Redis(redisProc.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  clients.push(r);
-  return r;
-};
-const newPrefix = () => `iss${Math.random().toString(36).slice(2)}:`;
-
-beforeAll(async () => {
-  redisProc = await startRedis();
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-  await redisProc.stop();
-});
+const redis = useRedis('iss');
+const newRedis = () => redis.client();
+const newPrefix = redis.prefix;
 
 const stores: [string, (now: () => number) => ApprovalStore][] = [
   ['memory store', (now) => createMemoryApprovalStore({ now })],

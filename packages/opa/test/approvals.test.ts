@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryApprovalStore } from '../src/approval-store-memory.js';
 import { createRedisApprovalStore } from '../src/approval-store-redis.js';
 import { createApprovals } from '../src/approvals.js';
@@ -7,7 +7,7 @@ import { createEnforcer } from '../src/enforcer.js';
 import { isOpaError, type OpaErrorCode } from '../src/errors.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalAuditEvent, ApprovalStore } from '../src/types.js';
-import { type RedisProcess, roleData, startRedis } from './helpers.js';
+import { roleData, useRedis } from './helpers.js';
 
 const PATH = 'amas/tool_access/decision';
 const input = { agent_role: 'security_auditor', tool_name: 'run_pentest', input: { target: 'staging' } };
@@ -17,28 +17,13 @@ const requirement = { approvers: ['approvals:security'], ttlSeconds: 900 };
 
 const code = (c: OpaErrorCode) => (err: unknown) => isOpaError(err) && err.code === c;
 
-let redisProc: RedisProcess;
-const clients: Redis[] = [];
-const newRedis = () => {
-  const r = new Redis(redisProc.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  clients.push(r);
-  return r;
-};
-
-beforeAll(async () => {
-  redisProc = await startRedis();
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-  await redisProc.stop();
-});
+const redis = useRedis('t');
+const { clients } = redis;
+const newRedis = () => redis.client();
 
 const stores: [string, (now: () => number) => ApprovalStore][] = [
   ['memory store', (now) => createMemoryApprovalStore({ now })],
-  [
-    'redis store',
-    () => createRedisApprovalStore({ redis: newRedis(), prefix: `t${Math.random().toString(36).slice(2)}:` }),
-  ],
+  ['redis store', () => createRedisApprovalStore({ redis: newRedis(), prefix: redis.prefix() })],
 ];
 
 describe.each(stores)('approvals with the %s', (_name, makeStore) => {

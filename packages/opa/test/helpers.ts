@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 export const rolesFile = resolve(repoRoot, 'policies', 'roles.json');
@@ -72,6 +74,56 @@ export async function startRedis(): Promise<RedisProcess> {
         child.once('exit', () => res());
         process.kill(child.pid as number, 'SIGTERM');
       }),
+  };
+}
+
+/** A real redis-server for one test file, with the ioredis clients its tests open on it. */
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>`, once the server has started (in `beforeAll`). */
+  readonly url: string;
+  /** Every client opened by {@link TestRedis.client} (and any a test adds): quit after the file. */
+  readonly clients: Redis[];
+  /** A new client on the server, quit after the file. */
+  client(): Redis;
+  /** A key prefix no other test shares: `<tag><random>:`. */
+  prefix(): string;
+}
+
+/**
+ * Starts a real redis-server for the calling test file (before its tests) and stops it after them,
+ * quitting every client opened on it. Call it at the top of the file.
+ *
+ * @example
+ * ```ts
+ * const redis = useRedis('lim');
+ * const store = () => createRedisApprovalStore({ redis: redis.client(), prefix: redis.prefix() });
+ * ```
+ */
+export function useRedis(tag: string): TestRedis {
+  let proc: RedisProcess | undefined;
+  const clients: Redis[] = [];
+  beforeAll(async () => {
+    proc = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
+    await proc?.stop();
+  });
+  const url = () => {
+    if (!proc) throw new Error('redis-server is not started yet: use it inside a test or a hook');
+    return proc.url;
+  };
+  return {
+    get url() {
+      return url();
+    },
+    clients,
+    client() {
+      const r = new Redis(url(), { maxRetriesPerRequest: 1 });
+      clients.push(r);
+      return r;
+    },
+    prefix: () => `${tag}${Math.random().toString(36).slice(2)}:`,
   };
 }
 

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import express from 'express';
-import { Redis } from 'ioredis';
 import Koa from 'koa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryApprovalStore } from '../src/approval-store-memory.js';
@@ -13,7 +12,7 @@ import { approvalRoutes as koaApprovals } from '../src/koa.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalStore, Principal } from '../src/types.js';
 import { type Framework, startApp, type TestApp } from './apps.js';
-import { type RedisProcess, roleData, startRedis } from './helpers.js';
+import { roleData, useRedis } from './helpers.js';
 
 // An independent, adversarial review of the approval workflow: binding, lifecycle races, ids,
 // and the HTTP routes, on both stores and on Express 4/5 and Koa 2/3.
@@ -28,22 +27,9 @@ const code = (c: OpaErrorCode) => (err: unknown) => isOpaError(err) && err.code 
 const codeOf = (r: PromiseSettledResult<unknown>) =>
   r.status === 'rejected' && isOpaError(r.reason) ? r.reason.code : r.status;
 
-let redisProc: RedisProcess;
-const clients: Redis[] = [];
-const newRedis = () => {
-  const r = new Redis(redisProc.url, { maxRetriesPerRequest: 1 });
-  clients.push(r);
-  return r;
-};
-const uniquePrefix = () => `rv${Math.random().toString(36).slice(2)}:`;
-
-beforeAll(async () => {
-  redisProc = await startRedis();
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.quit().catch(() => undefined)));
-  await redisProc.stop();
-});
+const redis = useRedis('rv');
+const newRedis = () => redis.client();
+const uniquePrefix = redis.prefix;
 
 const stores: [string, (now: () => number) => ApprovalStore][] = [
   ['memory store', (now) => createMemoryApprovalStore({ now })],
