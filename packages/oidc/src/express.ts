@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
-import { settlerOf } from './settle.js';
+import { isPending, settlerOf } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -119,8 +119,7 @@ export function authenticate(
       next();
     };
     // A cached token goes on at once; a new one (or an error) once its verification settles.
-    if (result instanceof Promise)
-      result.then(accept, (err: unknown) => fail(err, res, next, options.onError));
+    if (isPending(result)) result.then(accept, (err: unknown) => fail(err, res, next, options.onError));
     else accept(result);
   };
   return Object.assign(middleware, { verifier: v });

@@ -2,7 +2,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { authError } from './challenge.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
-import { settlerOf } from './settle.js';
+import { isPending, settlerOf } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -114,8 +114,7 @@ export function authenticate(
       return next();
     };
     // A cached token goes on at once; a new one (or an error) once its verification settles.
-    if (result instanceof Promise)
-      return result.then(accept, (err: unknown) => respond(ctx, err, options.onError));
+    if (isPending(result)) return result.then(accept, (err: unknown) => respond(ctx, err, options.onError));
     return accept(result);
   };
   return Object.assign(middleware, { verifier: v });

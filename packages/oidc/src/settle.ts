@@ -18,10 +18,26 @@ export const SETTLE_REQUEST: unique symbol = Symbol.for('@amas/oidc/settle-reque
 
 /**
  * The {@link SettleRequest} of a verifier: its own, or `verifyRequest` for any other object that has
- * one (a wrapper, a test double), which then always answers with a promise.
+ * one (a wrapper, a test double), which then always answers with a native promise (whatever thenable
+ * the wrapper returns, or a value it returns by mistake).
  */
 export function settlerOf<TClaims>(verifier: Verifier<TClaims>): SettleRequest<TClaims> {
   const own = (verifier as { [SETTLE_REQUEST]?: unknown })[SETTLE_REQUEST];
   if (typeof own === 'function') return own as SettleRequest<TClaims>;
-  return (request, options) => verifier.verifyRequest(request, options ?? {});
+  return (request, options) => {
+    try {
+      return Promise.resolve(verifier.verifyRequest(request, options ?? {}));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+}
+
+/**
+ * Whether an answer of a {@link SettleRequest} is still pending. A thenable test rather than
+ * `instanceof Promise`: a promise of another realm (a test runner's VM context) must never be taken for
+ * a principal. A principal never has a `then` member.
+ */
+export function isPending<T>(result: T | PromiseLike<T>): result is PromiseLike<T> {
+  return typeof (result as { then?: unknown } | undefined)?.then === 'function';
 }

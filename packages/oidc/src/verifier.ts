@@ -350,8 +350,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
   }
 
   function verify(token: string): Promise<Principal<TClaims>> {
-    const result = settle(token);
-    return result instanceof Promise ? result : Promise.resolve(result);
+    return Promise.resolve(settle(token));
   }
 
   /** verifyRequest(), with a cache hit (or an optional request without a token) answered as a value. */
@@ -377,8 +376,7 @@ export function createVerifier<TClaims = JwtClaims>(options: VerifierOptions<TCl
     request: RequestLike,
     opts?: VerifyRequestOptions,
   ): Promise<Principal<TClaims> | undefined> {
-    const result = settleRequest(request, opts);
-    return result instanceof Promise ? result : Promise.resolve(result);
+    return Promise.resolve(settleRequest(request, opts));
   }
 
   function entries(): IssuerEntry[] {

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import type { NextFunction, Request, Response } from 'express';
 import type { Context, Next } from 'koa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -7,6 +8,19 @@ import { createTestIssuer, type TestIssuer } from '../src/testing.js';
 import type { JwtClaims, Principal, RequestLike, Verifier } from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
 import { AUDIENCE, eventually } from './helpers.js';
+
+/** Wrapper verifiers whose answers are not native promises: each must still be waited for. */
+const foreign = (): [string, (r: RequestLike) => PromiseLike<unknown>][] => {
+  const OtherPromise = runInNewContext('Promise') as PromiseConstructor;
+  const thenable = (r: RequestLike): PromiseLike<unknown> => ({
+    // biome-ignore lint/suspicious/noThenProperty: a hand-made thenable, as some promise libraries make
+    then: (ok, ko) => verifier.verifyRequest(r).then(ok, ko),
+  });
+  return [
+    ['a promise of another realm', (r) => OtherPromise.resolve().then(() => verifier.verifyRequest(r))],
+    ['a hand-made thenable', thenable],
+  ];
+};
 
 // The adapters pass a request with a cached token on without waiting for a promise (the path most
 // requests take); everything else still goes through the verification's promise. These tests call
@@ -132,6 +146,34 @@ describe('Express authenticate()', () => {
       expect(call.req.amas?.auth?.subject).toBe('agent-wrapped');
     }
     expect(calls).toHaveLength(2);
+  });
+});
+
+describe.each(foreign())('a wrapper verifier that answers with %s', (_name, answer) => {
+  const wrapper = { verifyRequest: answer } as unknown as Verifier;
+
+  it('Express: refuses a bad token (401, next never called) and passes a good one only once verified', async () => {
+    const bad = expressCall('not.a.token', wrapper);
+    expect(bad.syncNexts).toBe(0);
+    await eventually(() => bad.sent.status !== undefined);
+    expect(bad.sent.status).toBe(401);
+    expect(bad.nexts()).toBe(0);
+    const good = expressCall(await idp.mint({ sub: 'agent-foreign' }), wrapper);
+    expect(good.syncNexts).toBe(0);
+    await eventually(() => good.nexts() === 1);
+    expect(good.req.amas?.auth?.subject).toBe('agent-foreign');
+  });
+
+  it('Koa: refuses a bad token (401, next never called) and passes a good one only once verified', async () => {
+    const bad = koaCall('not.a.token', wrapper);
+    expect(bad.syncNexts).toBe(0);
+    await bad.done;
+    expect(bad.sent.status).toBe(401);
+    expect(bad.nexts()).toBe(0);
+    const good = koaCall(await idp.mint({ sub: 'agent-foreign-koa' }), wrapper);
+    expect(good.syncNexts).toBe(0);
+    await good.done;
+    expect(good.ctx.state.amas?.auth?.subject).toBe('agent-foreign-koa');
   });
 });
 
