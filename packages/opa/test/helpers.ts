@@ -1,9 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
+import { freePort, type RedisServer, startRedis } from '../../../test/support/redis-server.js';
+
+export { freePort, startRedis };
+/** A real redis-server started for a test (the repository's shared starter). */
+export type RedisProcess = RedisServer;
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 export const rolesFile = resolve(repoRoot, 'policies', 'roles.json');
@@ -22,60 +25,6 @@ export const table = JSON.parse(
 ) as { cases: TableCase[]; fixture_roles: Record<string, unknown> };
 
 export const fixtureData = { amas: { roles: table.fixture_roles } };
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
-
-export interface RedisProcess {
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** Starts a real redis-server on a free port and waits until it accepts connections. */
-export async function startRedis(): Promise<RedisProcess> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  await new Promise<void>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`redis-server did not start: ${out}`)), 10_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`redis-server exited with ${code}: ${out}`));
-    });
-  });
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        child.once('exit', () => res());
-        process.kill(child.pid as number, 'SIGTERM');
-      }),
-  };
-}
 
 /** A real redis-server for one test file, with the ioredis clients its tests open on it. */
 export interface TestRedis {

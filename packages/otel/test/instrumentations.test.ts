@@ -1,46 +1,22 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedis } from '../../../test/support/redis-server.js';
 import { isTelemetryError } from '../src/errors.js';
 import { enableInstrumentations } from '../src/instrumentations.js';
 import { withSpan } from '../src/with-span.js';
 import { startTracing } from './helpers.js';
 
 const require = createRequire(import.meta.url);
-let redis: ChildProcess;
+let redis: RedisServer;
 let redisPort: number;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 beforeAll(async () => {
-  redisPort = await freePort();
-  redis = spawn(
-    'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    redis.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    redis.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-  });
+  redis = await startRedis();
+  redisPort = redis.port;
 });
-afterAll(() => {
-  if (redis.pid !== undefined) process.kill(redis.pid, 'SIGKILL');
+afterAll(async () => {
+  await redis?.stop();
 });
 
 describe('the ioredis auto-instrumentation, named and installed', () => {
