@@ -1,8 +1,8 @@
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { authError } from './challenge.js';
+import { adapterVerifier, asOidcError } from './adapter.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
-import { isPending, settlerOf } from './settle.js';
+import { isPending } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -11,7 +11,6 @@ import type {
   Verifier,
   VerifierOptions,
 } from './types.js';
-import { createVerifier } from './verifier.js';
 
 declare global {
   namespace Express {
@@ -70,20 +69,12 @@ function fail(
   next: NextFunction,
   onError: AdapterErrorOptions['onError'],
 ): void {
-  const error: OidcError = isOidcError(err)
-    ? err
-    : authError('signature_invalid', 'The token could not be verified.', { cause: err });
+  const error = asOidcError(err);
   if (onError === 'next' || res.headersSent) {
     next(error);
     return;
   }
   res.status(error.status).set(error.headers).json(error.toJSON());
-}
-
-function isVerifier(value: unknown): value is Verifier<JwtClaims> {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as Verifier).verifyRequest === 'function'
-  );
 }
 
 /**
@@ -104,8 +95,7 @@ export function authenticate(
   verifier: Verifier<JwtClaims> | VerifierOptions,
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
-  const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
-  const settle = settlerOf(v);
+  const { verifier: v, settle } = adapterVerifier(verifier);
   const verifyOptions = Object.freeze({ optional: options.optional === true });
   const middleware: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
     const cookies = (req as { cookies?: Record<string, unknown> }).cookies;

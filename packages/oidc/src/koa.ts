@@ -1,8 +1,8 @@
 import type { Context, Middleware, Next } from 'koa';
-import { authError } from './challenge.js';
+import { adapterVerifier, asOidcError } from './adapter.js';
 import { isOidcError, type OidcError } from './errors.js';
 import { assertClaimRequirements, assertScopes, checkClaims, checkScopes } from './guards.js';
-import { isPending, settlerOf } from './settle.js';
+import { isPending } from './settle.js';
 import type {
   ClaimRequirements,
   JwtClaims,
@@ -11,7 +11,6 @@ import type {
   Verifier,
   VerifierOptions,
 } from './types.js';
-import { createVerifier } from './verifier.js';
 
 declare global {
   /** Request state shared by the AMAS packages, each under its own key. */
@@ -66,19 +65,11 @@ export interface AuthenticateOptions extends AdapterErrorOptions {
 export type AuthenticateMiddleware = Middleware & { readonly verifier: Verifier<JwtClaims> };
 
 function respond(ctx: Context, err: unknown, onError: AdapterErrorOptions['onError']): void {
-  const error: OidcError = isOidcError(err)
-    ? err
-    : authError('signature_invalid', 'The token could not be verified.', { cause: err });
+  const error = asOidcError(err);
   if (onError === 'throw') throw error;
   ctx.status = error.status;
   ctx.set(error.headers as Record<string, string>);
   ctx.body = error.toJSON();
-}
-
-function isVerifier(value: unknown): value is Verifier<JwtClaims> {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as Verifier).verifyRequest === 'function'
-  );
 }
 
 /**
@@ -100,8 +91,7 @@ export function authenticate(
   verifier: Verifier<JwtClaims> | VerifierOptions,
   options: AuthenticateOptions = {},
 ): AuthenticateMiddleware {
-  const v = isVerifier(verifier) ? verifier : createVerifier(verifier);
-  const settle = settlerOf(v);
+  const { verifier: v, settle } = adapterVerifier(verifier);
   const verifyOptions = Object.freeze({ optional: options.optional === true });
   const middleware: Middleware = (ctx: Context, next: Next) => {
     const result = settle(
