@@ -38,6 +38,10 @@ export function configuredEntry(config: ResolvedIssuer, source: KeySource): Issu
 // make a request wait on the tenant store.
 const RENEW_AT = 0.8;
 
+// After this many calls for issuers not held have failed in a row, no such call is made for
+// `resolverCache.failureCooldown`: a tenant store that is down is not asked once per invented issuer.
+export const STRANGER_FAILURES_TO_PAUSE = 5;
+
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -82,7 +86,10 @@ function sameAnswer(a: ResolvedIssuer, b: ResolvedIssuer): boolean {
  *   repeated unknown `iss` does not call the tenant store per request.
  * - A failure (a throw, a timeout, an invalid answer) is remembered for `resolverCache.failureCooldown`
  *   (at most `maxRefusals` of them): the issuer's requests get the same 503 meanwhile, without a call,
- *   so that a tenant store that is down is not asked once per request. It is never a refusal.
+ *   so that a tenant store that is down is not asked once per request. It is never a refusal. After
+ *   {@link STRANGER_FAILURES_TO_PAUSE} failed calls in a row for issuers not held, no call for any
+ *   issuer not held is made for `failureCooldown` either (503 at once), so that a flood of invented
+ *   issuers does not ask a tenant store that is down once per issuer; issuers held are not affected.
  * - At most one call per `iss` is in flight, bounded by `jwks.timeout` and by `close()`; at most
  *   `resolverCache.maxPending` calls for issuers not held are in flight together, and a request that
  *   would start one more is a 503 at once. Issuers held (renewals, expired leases) are not counted:
@@ -95,6 +102,9 @@ export class ResolvedIssuers {
   private readonly asking = new Map<string, Promise<IssuerEntry | undefined>>();
   /** Calls in flight for issuers that were not held when the call started. */
   private strangers = 0;
+  /** Calls for issuers not held that failed in a row, and until when no new such call is made. */
+  private strangerFailures = 0;
+  private strangersPausedUntil = 0;
 
   constructor(
     private readonly resolver: IssuerResolver,
@@ -146,6 +156,8 @@ export class ResolvedIssuers {
     this.accepted.clear();
     this.refused.clear();
     this.failed.clear();
+    this.strangerFailures = 0;
+    this.strangersPausedUntil = 0;
   }
 
   private mismatch() {
@@ -168,6 +180,15 @@ export class ResolvedIssuers {
     // instead: fail closed at once rather than queue, or let a flood load the tenant store.
     const stranger = !this.accepted.has(iss);
     if (stranger) {
+      const now = Date.now();
+      if (now < this.strangersPausedUntil) {
+        return Promise.reject(
+          this.unavailable(
+            (this.strangersPausedUntil - now) / 1000,
+            new Error('the issuer resolver failed for several new issuers in a row'),
+          ),
+        );
+      }
       if (this.strangers >= this.config.resolverCache.maxPending) {
         return Promise.reject(
           this.unavailable(
@@ -178,10 +199,24 @@ export class ResolvedIssuers {
       }
       this.strangers++;
     }
-    const call = this.askResolver(iss).finally(() => {
-      this.asking.delete(iss);
-      if (stranger) this.strangers--;
-    });
+    const call = this.askResolver(iss).then(
+      (entry) => {
+        this.asking.delete(iss);
+        if (stranger) {
+          this.strangers--;
+          this.strangerFailures = 0;
+        }
+        return entry;
+      },
+      (err: unknown) => {
+        this.asking.delete(iss);
+        if (stranger) {
+          this.strangers--;
+          this.strangerFailed();
+        }
+        throw err;
+      },
+    );
     this.asking.set(iss, call);
     return call;
   }
@@ -272,6 +307,15 @@ export class ResolvedIssuers {
   }
 
   /** Remembers a failed call, counted from its end: an outage, never a refusal. */
+  /** Counts a failed call for an issuer not held; pauses such calls after several in a row. */
+  private strangerFailed(): void {
+    const { failureCooldown } = this.config.resolverCache;
+    if (failureCooldown <= 0 || this.signal.aborted) return;
+    if (++this.strangerFailures < STRANGER_FAILURES_TO_PAUSE) return;
+    this.strangerFailures = 0;
+    this.strangersPausedUntil = Date.now() + failureCooldown * 1000;
+  }
+
   private remember(iss: string): void {
     const { failureCooldown, maxRefusals } = this.config.resolverCache;
     if (failureCooldown <= 0 || this.signal.aborted) return;

@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isOidcError } from '../src/errors.js';
+import { STRANGER_FAILURES_TO_PAUSE } from '../src/tenants.js';
 import type { IssuerResolver, VerifierOptions } from '../src/types.js';
 import { createVerifier } from '../src/verifier.js';
 import { AUDIENCE, eventually, rejectsWith, sleep } from './helpers.js';
@@ -331,5 +332,66 @@ describe('options', () => {
     expect(() =>
       withResolver(() => true, { resolverCache: { failureCooldown: 0, maxPending: 1 } }),
     ).not.toThrow();
+  });
+});
+
+describe(`after ${STRANGER_FAILURES_TO_PAUSE} failed calls in a row for new issuers, none for failureCooldown`, () => {
+  const invented = (n: number, from = 0) =>
+    Promise.all(
+      Array.from({ length: n }, (_, i) => acme.mint({ iss: `https://t${from + i}.invented.test/` })),
+    );
+
+  it('a flood of invented issuers asks a tenant store that is down at most 5 times per cooldown', async () => {
+    const store = failingStore('throw');
+    const v = withResolver(store.resolver, { resolverCache: { failureCooldown: 2 } });
+    for (const token of await invented(100)) await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    expect(store.calls).toBe(STRANGER_FAILURES_TO_PAUSE);
+    const paused = await failure(v.verify((await invented(1, 500))[0] as string));
+    expect(paused.headers['Retry-After']).toBe('2');
+    at(2);
+    for (const token of await invented(100, 100)) await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    expect(store.calls).toBe(2 * STRANGER_FAILURES_TO_PAUSE);
+  });
+
+  it('an accepted tenant keeps verifying, new tokens included, while new issuers are paused', async () => {
+    let down = false;
+    const resolver = (iss: string) => {
+      if (iss === globex.issuer) return { issuer: iss };
+      if (down) throw new Error('tenant store down');
+      return false;
+    };
+    const v = withResolver(resolver);
+    expect((await v.verify(await globex.mint())).issuer).toBe(globex.issuer);
+    down = true;
+    for (const token of await invented(20)) await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    expect((await v.verify(await globex.mint({ sub: 'fresh' }))).subject).toBe('fresh');
+  });
+
+  it('counts only failures in a row: an answer (a refusal too) starts the count again', async () => {
+    let calls = 0;
+    const resolver = (iss: string) => {
+      calls++;
+      if (iss.includes('.refused.')) return false;
+      throw new Error('tenant store down');
+    };
+    const v = withResolver(resolver);
+    const n = STRANGER_FAILURES_TO_PAUSE;
+    const fail = await invented(2 * n + 1);
+    const refusal = await acme.mint({ iss: 'https://x.refused.test/' });
+    for (const token of fail.slice(0, n - 1)) await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    await rejectsWith(v.verify(refusal), 'issuer_mismatch', 401);
+    // n - 1 failures, an answer, then n failures: only the last n are in a row, and they pause.
+    for (const token of fail.slice(n - 1, 2 * n - 1))
+      await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    expect(calls).toBe(2 * n);
+    await rejectsWith(v.verify(fail[2 * n] as string), 'discovery_failed', 503);
+    expect(calls).toBe(2 * n);
+  });
+
+  it('failureCooldown: 0 turns the pause off along with the per-issuer memory', async () => {
+    const store = failingStore('throw');
+    const v = withResolver(store.resolver, { resolverCache: { failureCooldown: 0 } });
+    for (const token of await invented(20)) await rejectsWith(v.verify(token), 'discovery_failed', 503);
+    expect(store.calls).toBe(20);
   });
 });
