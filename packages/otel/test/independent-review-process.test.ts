@@ -1,55 +1,18 @@
-// Independent review, in real Node.js processes against the built package: spans lost on the way out are
-// always counted (a full queue at beforeExit, a collector that never answers at SIGTERM, process.exit()),
-// and the register entry loaded twice (CommonJS and ESM in one process) starts tracing once.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type OtlpReceiver, startOtlpReceiver } from '../src/testing.js';
+import { fixtureProcesses } from './fixture-processes.js';
 
-const root = join(import.meta.dirname, '..');
-const fixtures = join(import.meta.dirname, 'fixtures');
-const children: ChildProcess[] = [];
+const run = fixtureProcesses();
 let receiver: OtlpReceiver | undefined;
 let blackhole: Server | undefined;
 
-beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'register.js'))) {
-    throw new Error('dist is missing: run `pnpm --filter @amas/otel build` before these tests');
-  }
-});
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await receiver?.close();
   receiver = undefined;
   blackhole?.close();
   blackhole = undefined;
 });
-
-function run(args: string[], env: Record<string, string>) {
-  const proc = spawn(process.execPath, args, {
-    cwd: fixtures,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(proc);
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const firstLine = new Promise<{ port: number }>((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.once('line', (line) => resolve(JSON.parse(line) as { port: number }));
-    proc.once('exit', () => reject(new Error(`exited before printing its port:\n${stderr}`)));
-  });
-  firstLine.catch(() => {});
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { proc, stderr: () => stderr, firstLine, exited };
-}
 
 /** A collector that accepts connections and never answers. */
 async function deadCollector(): Promise<string> {

@@ -1,57 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { type OtlpReceiver, startOtlpReceiver } from '../src/testing.js';
+import { fixtureProcesses } from './fixture-processes.js';
 
 // These tests run real Node.js processes against the built package (`@amas/otel/register` resolves to
 // dist through the package's own exports), as users run it: ESM with --import, CommonJS with --require.
-const root = join(import.meta.dirname, '..');
-const fixtures = join(import.meta.dirname, 'fixtures');
-
-interface Child {
-  proc: ChildProcess;
-  stderr: () => string;
-  firstLine: Promise<{ port: number }>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children: ChildProcess[] = [];
+const run = fixtureProcesses();
 let receiver: OtlpReceiver;
 
-beforeAll(() => {
-  if (!existsSync(join(root, 'dist', 'register.js'))) {
-    throw new Error('dist is missing: run `pnpm --filter @amas/otel build` before these tests');
-  }
-});
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await receiver?.close();
 });
-
-function run(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, args, {
-    cwd: fixtures,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(proc);
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const firstLine = new Promise<{ port: number }>((resolve, reject) => {
-    const rl = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
-    rl.once('line', (line) => resolve(JSON.parse(line) as { port: number }));
-    proc.once('exit', () => reject(new Error(`exited before printing its port:\n${stderr}`)));
-  });
-  firstLine.catch(() => {});
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { proc, stderr: () => stderr, firstLine, exited };
-}
 
 async function hit(port: number, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
