@@ -2,11 +2,10 @@
 // generated rules must pass `promtool check rules` and their generated fixtures `promtool test rules`
 // (Debian's promtool), label values must be escaped in PromQL and YAML, alert annotations must render to
 // the text written, and every service must get its own dashboard.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { isTelemetryError } from '../src/errors.js';
 import { generateDashboards } from '../src/slo/dashboard.js';
@@ -14,27 +13,9 @@ import { renderSloFiles, SLO_FILES } from '../src/slo/files.js';
 import { generateSloTests } from '../src/slo/fixtures.js';
 import { generateAlertRules, generateRecordingRules } from '../src/slo/rules.js';
 import { parseSloDefinitions } from '../src/slo/schema.js';
+import { sloScratch } from './slo-files.js';
 
-const scratch = mkdtempSync(join(tmpdir(), 'amas-slo-review-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-function write(dir: string, files: Map<string, string>): string {
-  const out = join(scratch, dir);
-  for (const [path, content] of files) {
-    mkdirSync(dirname(join(out, path)), { recursive: true });
-    writeFileSync(join(out, path), content);
-  }
-  return out;
-}
-
-function promtool(args: string[], cwd: string): { ok: boolean; output: string } {
-  try {
-    return { ok: true, output: execFileSync('promtool', args, { cwd, encoding: 'utf8', stdio: 'pipe' }) };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const { dir: scratch, write, promtool } = sloScratch('amas-slo-review-');
 
 function rejected(value: unknown): string {
   try {

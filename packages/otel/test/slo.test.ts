@@ -1,38 +1,18 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { isTelemetryError } from '../src/errors.js';
 import { generateDashboards } from '../src/slo/dashboard.js';
 import { renderSloFiles, SLO_FILES } from '../src/slo/files.js';
 import { generateAlertRules, generateRecordingRules } from '../src/slo/rules.js';
 import { parseSloDefinitions, type SloDefinitions } from '../src/slo/schema.js';
+import { sloScratch } from './slo-files.js';
 
 const definitionsFile = join(import.meta.dirname, '..', '..', '..', 'config', 'slo_definitions.yaml');
 const shipped = (): SloDefinitions =>
   parseSloDefinitions(readFileSync(definitionsFile, 'utf8'), 'slo_definitions.yaml');
-const scratch = mkdtempSync(join(tmpdir(), 'amas-slo-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-function write(dir: string, files: Map<string, string>): string {
-  const out = join(scratch, dir);
-  for (const [path, content] of files) {
-    mkdirSync(dirname(join(out, path)), { recursive: true });
-    writeFileSync(join(out, path), content);
-  }
-  return out;
-}
-
-function promtool(args: string[], cwd: string): { ok: boolean; output: string } {
-  try {
-    return { ok: true, output: execFileSync('promtool', args, { cwd, encoding: 'utf8', stdio: 'pipe' }) };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
+const { dir: scratch, write, promtool } = sloScratch('amas-slo-');
 
 function invalid(text: string): string {
   try {
