@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import express from 'express';
 import express4 from 'express4';
 import Koa from 'koa';
@@ -10,7 +9,7 @@ import { createEnforcer, type Enforcer } from '../src/enforcer.js';
 import { approvalRoutes as expressApprovals } from '../src/express.js';
 import { approvalRoutes as koaApprovals } from '../src/koa.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
-import { type Framework, startApp, type TestApp } from './apps.js';
+import { type Framework, listen, startApp, type TestApp } from './apps.js';
 import { roleData } from './helpers.js';
 
 // Cross-site request forgery on the approval routes: a page on another site can make a browser send a
@@ -160,22 +159,6 @@ describe.each(frameworks)('%s: approve and deny need Content-Type: application/j
     expect(r.status).toBe(401);
   });
 });
-
-function listen(server: Server): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
-}
 
 // The case the review found: the approver's authentication is a session cookie, and the app parses
 // forms before the approval routes, so a forged form's fields arrive as a parsed body.

@@ -28,7 +28,8 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-const listen = (server: Server): Promise<TestApp> =>
+/** Listens on a free port of 127.0.0.1; `close()` also drops open connections. */
+export const listen = (server: Server): Promise<TestApp> =>
   new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import express from 'express';
 import Koa from 'koa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { approvalRoutes as expressApprovals } from '../src/express.js';
 import { approvalRoutes as koaApprovals } from '../src/koa.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalStore, Principal } from '../src/types.js';
-import { type Framework, startApp, type TestApp } from './apps.js';
+import { type Framework, listen, startApp, type TestApp } from './apps.js';
 import { roleData, useRedis } from './helpers.js';
 
 // An independent, adversarial review of the approval workflow: binding, lifecycle races, ids,
@@ -684,22 +683,6 @@ describe.each(frameworks)('review: %s guard and approval routes', (framework) =>
     expect((await enforcer.approvals.get(id))?.reason).toBe(reason);
   });
 });
-
-function listen(server: Server): Promise<{ url: string; close(): Promise<void> }> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise((r) => {
-            server.closeAllConnections();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
-}
 
 describe('review: approval routes with an identity function that fails', () => {
   let approvals: Approvals;
