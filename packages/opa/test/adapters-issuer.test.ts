@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisApprovalStore } from '../src/approval-store-redis.js';
 import { createEnforcer, type Enforcer } from '../src/enforcer.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
-import { type Framework, startApp, type TestApp } from './apps.js';
+import { call, type Framework, startApp, type TestApp } from './apps.js';
 import { type RedisProcess, roleData, startRedis } from './helpers.js';
 
 // Two issuers, each with a user "alice": the same `sub`, two people. The test apps put
@@ -14,32 +14,19 @@ const agent = 'Bearer alice|agents:invoke';
 const approverToken = 'Bearer alice|approvals:security';
 const activeScan = { target: '10.0.0.5', mode: 'active' };
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-async function call(
+/** Calls the app as `who`: its token, and the issuer the stand-in login puts on the principal. */
+const callAs = (
   app: TestApp,
   method: string,
   path: string,
   who: { auth: string; issuer?: string },
   body?: unknown,
   extra: Record<string, string> = {},
-): Promise<Answer> {
-  const r = await fetch(`${app.url}${path}`, {
-    method,
-    headers: {
-      authorization: who.auth,
-      ...(who.issuer !== undefined ? { 'test-issuer': who.issuer } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...extra,
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+) =>
+  call(app, method, path, who.auth, body, {
+    ...(who.issuer !== undefined ? { 'test-issuer': who.issuer } : {}),
+    ...extra,
   });
-  const text = await r.text();
-  return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
 
 const aliceA = { auth: agent, issuer: A };
 const aliceB = { auth: agent, issuer: B };
@@ -86,24 +73,24 @@ describe.each(frameworks)('%s with the Redis store: approvals bound to (iss, sub
   });
 
   const escalate = async (who: { auth: string; issuer?: string }, input: unknown = activeScan) => {
-    const r = await call(app, 'POST', '/tools/security_auditor/run_scan', who, input);
+    const r = await callAs(app, 'POST', '/tools/security_auditor/run_scan', who, input);
     expect(r.status).toBe(202);
     return r.body.approval as { id: string; status_url: string };
   };
 
   it('attack: alice of issuer B cannot view, use or be handed alice of issuer A’s request', async () => {
     const mine = await escalate(aliceA);
-    expect((await call(app, 'GET', mine.status_url, aliceA)).body).toMatchObject({
+    expect((await callAs(app, 'GET', mine.status_url, aliceA)).body).toMatchObject({
       principal: { sub: 'alice', iss: A },
     });
-    expect((await call(app, 'GET', mine.status_url, aliceB)).status).toBe(404);
-    expect((await call(app, 'GET', mine.status_url, aliceNoIss)).status).toBe(404);
+    expect((await callAs(app, 'GET', mine.status_url, aliceB)).status).toBe(404);
+    expect((await callAs(app, 'GET', mine.status_url, aliceNoIss)).status).toBe(404);
     // Re-escalating the same call: alice@A gets her request back, alice@B a request of her own.
     expect((await escalate(aliceA)).id).toBe(mine.id);
     const theirs = await escalate(aliceB);
     expect(theirs.id).not.toBe(mine.id);
 
-    const ok = await call(
+    const ok = await callAs(
       app,
       'POST',
       `${mine.status_url}/approve`,
@@ -112,12 +99,12 @@ describe.each(frameworks)('%s with the Redis store: approvals bound to (iss, sub
     );
     expect(ok.status).toBe(200);
     for (const thief of [aliceB, aliceNoIss]) {
-      const r = await call(app, 'POST', '/tools/security_auditor/run_scan', thief, activeScan, {
+      const r = await callAs(app, 'POST', '/tools/security_auditor/run_scan', thief, activeScan, {
         'amas-approval-id': mine.id,
       });
       expect(r).toMatchObject({ status: 403, body: { error: 'approval_mismatch' } });
     }
-    const retry = await call(app, 'POST', '/tools/security_auditor/run_scan', aliceA, activeScan, {
+    const retry = await callAs(app, 'POST', '/tools/security_auditor/run_scan', aliceA, activeScan, {
       'amas-approval-id': mine.id,
     });
     expect(retry).toMatchObject({ status: 200, body: { ran: true, approval: mine.id } });
@@ -125,13 +112,13 @@ describe.each(frameworks)('%s with the Redis store: approvals bound to (iss, sub
 
   it('attack: the requester cannot approve its own request; alice of another issuer may', async () => {
     const req = await escalate(aliceA, { ...activeScan, target: '10.0.0.6' });
-    const self = await call(app, 'POST', `${req.status_url}/approve`, approverA, {});
+    const self = await callAs(app, 'POST', `${req.status_url}/approve`, approverA, {});
     expect(self).toMatchObject({ status: 403, body: { error: 'approval_forbidden' } });
-    const listA = await call(app, 'GET', '/approvals', approverA);
+    const listA = await callAs(app, 'GET', '/approvals', approverA);
     expect((listA.body.approvals as { id: string }[]).map((a) => a.id)).not.toContain(req.id);
-    const listB = await call(app, 'GET', '/approvals', approverB);
+    const listB = await callAs(app, 'GET', '/approvals', approverB);
     expect((listB.body.approvals as { id: string }[]).map((a) => a.id)).toContain(req.id);
-    const other = await call(app, 'POST', `${req.status_url}/approve`, approverB, { reason: 'four eyes' });
+    const other = await callAs(app, 'POST', `${req.status_url}/approve`, approverB, { reason: 'four eyes' });
     expect(other).toMatchObject({
       status: 200,
       body: {
@@ -153,7 +140,7 @@ describe.each(frameworks)('%s with the Redis store: approvals bound to (iss, sub
     const aliceD = { auth: agent, issuer: 'https://idp-d.example.com/' };
     const scan = (n: number) => ({ ...activeScan, target: `10.0.1.${n}` });
     for (const n of [1, 2]) await escalate(aliceC, scan(n));
-    const over = await call(app, 'POST', '/tools/security_auditor/run_scan', aliceC, scan(3));
+    const over = await callAs(app, 'POST', '/tools/security_auditor/run_scan', aliceC, scan(3));
     expect(over).toMatchObject({ status: 429, body: { error: 'approval_limit' } });
     await escalate(aliceD, scan(3));
     await escalate(aliceNoIss, scan(4));
@@ -161,17 +148,17 @@ describe.each(frameworks)('%s with the Redis store: approvals bound to (iss, sub
 
   it('attack: a huge issuer answers 401 on the tool route and on the approval routes, never 500', async () => {
     const huge = { auth: agent, issuer: `https://${'h'.repeat(4_000)}` };
-    const r = await call(app, 'POST', '/tools/security_auditor/run_scan', huge, activeScan);
+    const r = await callAs(app, 'POST', '/tools/security_auditor/run_scan', huge, activeScan);
     expect(r).toMatchObject({ status: 401, body: { error: 'unauthenticated' } });
-    const list = await call(app, 'GET', '/approvals', { ...huge, auth: approverToken });
+    const list = await callAs(app, 'GET', '/approvals', { ...huge, auth: approverToken });
     expect(list).toMatchObject({ status: 401, body: { error: 'unauthenticated' } });
   });
 
   it('an empty issuer header is ignored: the caller is alice without issuer, as before', async () => {
     const req = await escalate({ auth: agent, issuer: '' }, { ...activeScan, target: '10.0.2.1' });
-    expect((await call(app, 'GET', req.status_url, aliceNoIss)).body).toMatchObject({
+    expect((await callAs(app, 'GET', req.status_url, aliceNoIss)).body).toMatchObject({
       principal: { sub: 'alice' },
     });
-    expect((await call(app, 'GET', req.status_url, aliceA)).status).toBe(404);
+    expect((await callAs(app, 'GET', req.status_url, aliceA)).status).toBe(404);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisApprovalStore } from '../src/approval-store-redis.js';
 import { createEnforcer, type Enforcer } from '../src/enforcer.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
-import { type Framework, startApp, type TestApp } from './apps.js';
+import { call, type Framework, startApp, type TestApp } from './apps.js';
 import { roleData, startRedis } from './helpers.js';
 
 const agent = 'Bearer agent-42|agents:invoke';
@@ -11,37 +11,6 @@ const otherAgent = 'Bearer agent-7|agents:invoke';
 const securityApprover = 'Bearer alice|approvals:security';
 const adminApprover = 'Bearer bob|approvals:admin';
 const activeScan = { target: '10.0.0.5', mode: 'active' };
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  app: TestApp,
-  method: string,
-  path: string,
-  auth?: string,
-  body?: unknown,
-  extra: Record<string, string> = {},
-): Promise<Answer> {
-  const r = await fetch(`${app.url}${path}`, {
-    method,
-    headers: {
-      ...(auth ? { authorization: auth } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...extra,
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await r.text();
-  return {
-    status: r.status,
-    headers: r.headers,
-    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
-}
 
 const frameworks: Framework[] = ['express5', 'express4', 'koa3', 'koa2'];
 

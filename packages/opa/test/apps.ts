@@ -133,3 +133,42 @@ export function startApp(framework: Framework, enforcer: Enforcer): Promise<Test
   app.use(router.routes());
   return listen(app.listen(0, '127.0.0.1'));
 }
+
+/** An HTTP answer of a test app: status, headers, the raw text, and the body parsed as JSON (or `{}`). */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * Calls a test app: `auth` becomes the Authorization header; a `body` string is sent as it is and
+ * anything else as JSON, with `content-type: application/json` either way; `extra` adds headers.
+ */
+export async function call(
+  app: { url: string },
+  method: string,
+  path: string,
+  auth?: string,
+  body?: unknown,
+  extra: Record<string, string> = {},
+): Promise<Answer> {
+  const r = await fetch(`${app.url}${path}`, {
+    method,
+    headers: {
+      ...(auth ? { authorization: auth } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...extra,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await r.text();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    // not JSON: the assertions look at `text`
+  }
+  return { status: r.status, headers: r.headers, text, body: parsed };
+}

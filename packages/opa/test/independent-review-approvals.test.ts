@@ -10,7 +10,7 @@ import { approvalRoutes as expressApprovals } from '../src/express.js';
 import { approvalRoutes as koaApprovals } from '../src/koa.js';
 import { type OpaTestServer, startOpaTestServer } from '../src/test-server.js';
 import type { ApprovalStore, Principal } from '../src/types.js';
-import { type Framework, listen, startApp, type TestApp } from './apps.js';
+import { call, type Framework, listen, startApp, type TestApp } from './apps.js';
 import { roleData, useRedis } from './helpers.js';
 
 // An independent, adversarial review of the approval workflow: binding, lifecycle races, ids,
@@ -463,40 +463,6 @@ describe('review: enforcer-level binding', () => {
     await local.close();
   });
 });
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: Record<string, unknown>;
-}
-
-async function call(
-  app: { url: string },
-  method: string,
-  path: string,
-  auth?: string,
-  body?: string,
-  extra: Record<string, string> = {},
-): Promise<Answer> {
-  const r = await fetch(`${app.url}${path}`, {
-    method,
-    headers: {
-      ...(auth ? { authorization: auth } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...extra,
-    },
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await r.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    // not JSON: the assertions look at text
-  }
-  return { status: r.status, headers: r.headers, text, body: parsed };
-}
 
 const agent = 'Bearer agent-42|agents:invoke';
 const securityApprover = 'Bearer alice|approvals:security';
