@@ -5,7 +5,6 @@ import {
   W3CBaggagePropagator,
   W3CTraceContextPropagator,
 } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
@@ -24,6 +23,7 @@ import { describeConfig, type ResolvedRuntime, resolveConfig } from './config.js
 import { isTelemetryError, TelemetryError } from './errors.js';
 import { enableInstrumentations } from './instrumentations.js';
 import { parseTelemetryOptions } from './options.js';
+import { AmasOtlpTraceExporter } from './otlp-exporter.js';
 import { installExitHooks } from './signals.js';
 import { PARENT_BASED_PROVIDER } from './tracer.js';
 import type {
@@ -281,7 +281,7 @@ function exportersFor(config: TelemetryConfig, runtime: ResolvedRuntime): SpanEx
     if (name === 'console') return new ConsoleSpanExporter();
     return withoutEnvHeaders(
       () =>
-        new OTLPTraceExporter({
+        new AmasOtlpTraceExporter({
           url: config.otlp.endpoint,
           headers: { ...runtime.headers },
           timeoutMillis: config.otlp.timeoutMs,
