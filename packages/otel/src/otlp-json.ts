@@ -29,7 +29,6 @@ export const FastJsonTraceSerializer = {
 /** Thrown inside the fast path for a shape it does not write; never escapes this module. */
 class Unexpected extends Error {}
 
-// OTLP span flags: the low 8 bits are the W3C trace flags.
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 /** Strings JSON writes as they are: no quote, backslash, control character or (lone) surrogate. */
@@ -137,8 +136,13 @@ function spanJson(span: ReadableSpan): string {
     `,"status":${statusJson(status)}` +
     `,"links":${span.links.length === 0 ? '[]' : JSON.stringify(span.links.map(officialLink))}` +
     `,"droppedLinksCount":${count(span.droppedLinksCount)}` +
-    `,"flags":${(sc.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (parent?.isRemote ? FLAGS_IS_REMOTE : 0)}}`
+    `,"flags":${spanFlags(sc.traceFlags, parent?.isRemote)}}`
   );
+}
+
+/** OTLP span flags: the W3C trace flags in the low 8 bits, and whether the parent (or link) is remote. */
+function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+  return (traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (isRemote ? FLAGS_IS_REMOTE : 0);
 }
 
 function stringJson(value: unknown): string {
@@ -251,7 +255,7 @@ function officialLink(link: ReadableSpan['links'][number]): unknown {
     traceId: sc.traceId,
     traceState: sc.traceState?.serialize(),
     droppedAttributesCount: link.droppedAttributesCount || 0,
-    flags: (sc.traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (sc.isRemote ? FLAGS_IS_REMOTE : 0),
+    flags: spanFlags(sc.traceFlags, sc.isRemote),
   };
 }
 
